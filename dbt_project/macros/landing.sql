@@ -1,0 +1,41 @@
+{#- Snapshot and event rules of DESIGN section 3, applied to a raw table whose rows carry
+    `_source_file` and `_extracted_at`. Only files extracted on or before as_of are visible. -#}
+
+{% macro visible_rows(relation) -%}
+    select *
+    from {{ relation }}
+    where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+{%- endmacro %}
+
+{#- Snapshot extract: the newest visible file is the whole truth. -#}
+{% macro latest_snapshot(relation) -%}
+with visible as (
+    {{ visible_rows(relation) }}
+),
+
+newest_file as (
+    select _source_file
+    from visible
+    order by _extracted_at desc, _source_file desc
+    limit 1
+)
+
+select visible.* exclude (_loaded_at)
+from visible
+where _source_file in (select _source_file from newest_file)
+{%- endmacro %}
+
+{#- Event extract: every visible file counts; a later file's row replaces an earlier one with
+    the same key (that is how sources send corrections). -#}
+{% macro latest_events(relation, key) -%}
+with visible as (
+    {{ visible_rows(relation) }}
+)
+
+select * exclude (_loaded_at)
+from visible
+qualify row_number() over (
+    partition by {{ key | join(', ') }}
+    order by _extracted_at desc, _source_file desc
+) = 1
+{%- endmacro %}

@@ -1,0 +1,146 @@
+-- BI contract: the open exceptions for the as_of, one row per problem, ranked by impact
+-- discounted by how soon it hits, each with its reason, drivers and recommended action.
+{%- set currency = var('currency') %}
+with run_context as (
+    select * from {{ ref('stg_pipeline__run_context') }}
+),
+
+sku_locations as (
+    select * from {{ ref('int_sku_locations') }}
+),
+
+positions as (
+    select * from {{ ref('int_inventory_positions') }}
+),
+
+detected as (
+    select * from {{ ref('int_exceptions__projection') }}
+    union all
+    select * from {{ ref('int_exceptions__inventory_mismatch') }}
+),
+
+described as (
+    select
+        detected.*,
+        sku_locations.location_type,
+        sku_locations.region,
+        sku_locations.product_family,
+        detected.first_week_index < run_context.time_fence_weeks as is_inside_time_fence,
+        case
+            when detected.exception_type = 'projected_stockout'
+                then {{ dbt.concat([
+                    'detected.location_id', "' runs out of '", 'detected.sku',
+                    "' in week '", iso_week_label('detected.first_week_start'),
+                    "': '", format_units('detected.exception_units'), "' units short, '",
+                    format_units('detected.impact_value'), "' " ~ currency ~ " of sales at risk'"
+                ]) }}
+            when detected.exception_type = 'below_safety_stock'
+                then {{ dbt.concat([
+                    'detected.location_id', "' falls below safety stock of '", 'detected.sku',
+                    "' in week '", iso_week_label('detected.first_week_start'),
+                    "': '", format_units('detected.exception_units'), "' units under the '",
+                    format_units('detected.threshold_value'), "'-unit target, '",
+                    format_units('detected.impact_value'), "' " ~ currency ~ " of stock'"
+                ]) }}
+            when detected.exception_type = 'inventory_mismatch'
+                then {{ dbt.concat([
+                    'detected.location_id', "' '", 'detected.sku', "': ERP book '",
+                    format_units('positions.book_on_hand_units'), "' vs WMS physical '",
+                    format_units('positions.physical_on_hand_units'), "' units ('",
+                    format_units('detected.exception_units'), "' apart, tolerance '",
+                    format_units('detected.threshold_value'), "')'"
+                ]) }}
+        end as reason,
+        case
+            when detected.exception_type = 'projected_stockout'
+                then {{ dbt.concat([
+                    "'Cover '", format_units('detected.exception_units'),
+                    "' units before '", iso_week_label('detected.first_week_start'),
+                    "': transfer from a location with surplus, expedite open supply, or escalate to S&OP'"
+                ]) }}
+            when detected.exception_type = 'below_safety_stock'
+                then {{ dbt.concat([
+                    "'Replenish '", format_units('detected.exception_units'),
+                    "' units by '", iso_week_label('detected.first_week_start'),
+                    "': expedite open supply or transfer'"
+                ]) }}
+            when detected.exception_type = 'inventory_mismatch'
+                then {{ dbt.concat([
+                    "'Cycle count '", 'detected.sku', "' at '", 'detected.location_id',
+                    "' and correct the ERP book'"
+                ]) }}
+        end as recommended_action,
+        case
+            when detected.exception_type in ('projected_stockout', 'below_safety_stock')
+                then 'supply_planner'
+            when detected.exception_type = 'inventory_mismatch' then 'inventory_control'
+        end as owner_role,
+        case
+            when detected.exception_type = 'projected_stockout'
+                and detected.first_week_index < run_context.time_fence_weeks then 'critical'
+            when detected.exception_type = 'projected_stockout' then 'high'
+            when detected.exception_type = 'inventory_mismatch'
+                and detected.exception_units > 0.1 * positions.physical_on_hand_units then 'medium'
+            when detected.exception_type = 'inventory_mismatch' then 'low'
+            else 'medium'
+        end as severity,
+        case
+            when detected.first_week_index < run_context.time_fence_weeks then 'inside_time_fence'
+            when detected.first_week_index < run_context.sensing_weeks then 'near_term'
+            else 'later_in_horizon'
+        end as urgency,
+        -- Impact discounted by the weeks until the problem hits: sooner outranks later.
+        detected.impact_value / (1 + detected.first_week_index) as priority_score,
+        detected.exception_type = 'projected_stockout'
+            and detected.impact_value >= run_context.escalation_impact as escalate_to_sop,
+        'high' as data_confidence
+    from detected
+    cross join run_context
+    inner join sku_locations
+        on detected.sku = sku_locations.sku
+        and detected.location_id = sku_locations.location_id
+    inner join positions
+        on detected.sku = positions.sku
+        and detected.location_id = positions.location_id
+),
+
+final as (
+    select
+        run_context.as_of,
+        {{ dbt.hash(dbt.concat([
+            'described.exception_type', "'|'", 'described.sku', "'|'", 'described.location_id',
+            "'|'", 'cast(described.occurrence as ' ~ dbt.type_string() ~ ')'
+        ])) }} as exception_id,
+        described.exception_type,
+        described.sku,
+        described.location_id,
+        described.location_type,
+        described.product_family,
+        described.region,
+        described.first_week_start,
+        described.last_week_start,
+        described.first_week_index,
+        described.weeks_affected,
+        described.severity,
+        described.urgency,
+        described.is_inside_time_fence,
+        described.exception_units,
+        described.impact_value,
+        described.priority_score,
+        row_number() over (
+            order by described.priority_score desc, described.exception_type,
+                described.sku, described.location_id, described.occurrence
+        ) as priority_rank,
+        described.threshold_name,
+        described.threshold_value,
+        described.driver_value,
+        described.reason,
+        described.recommended_action,
+        described.owner_role,
+        described.escalate_to_sop,
+        described.data_confidence
+    from described
+    cross join run_context
+)
+
+select * from final

@@ -1,0 +1,23 @@
+"""Every dbt model (staging -> reconciled -> marts) as a Dagster asset; dbt tests as checks.
+
+dbt sources `<system>.<extract>` and `pipeline.run_context` map to the ingestion and
+run-context asset keys, so lineage runs unbroken from the landing folder to the marts.
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_duckdb import DuckDBResource
+
+from soe_pipeline.defs.transform.project import WAREHOUSE_ENV, dbt_project
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
+def soe_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource
+):
+    """Build the selected dbt models and run their tests against this run's warehouse."""
+    os.environ[WAREHOUSE_ENV] = str(Path(warehouse.database).resolve())
+    yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,49 @@
+"""The dbt project as Dagster sees it, and how its manifest is prepared."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtCliResource, DbtProject
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+
+# dbt reads the warehouse path from this variable (dbt_project/profiles.yml).
+WAREHOUSE_ENV = "SOE_WAREHOUSE_PATH"
+
+# The dbt installed beside this Python, so an unactivated virtualenv works too.
+DBT_EXECUTABLE = shutil.which("dbt") or str(Path(sys.executable).parent / "dbt")
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()
+
+
+def prepare_manifest() -> Path:
+    """Run `dbt parse` when the manifest is missing or older than any project file.
+
+    `prepare_if_dev()` only acts under `dagster dev`; the CLI and the tests call this.
+    """
+    manifest = dbt_project.manifest_path
+    sources = [
+        p
+        for p in DBT_PROJECT_DIR.rglob("*")
+        if p.suffix in {".sql", ".yml", ".csv"} and "target" not in p.parts
+    ]
+    if not manifest.exists() or max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime:
+        dbt_cli().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+    return manifest
+
+
+def dbt_cli() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+
+def mart_model_names() -> list[str]:
+    """dbt models under models/marts: the BI contract tables (DESIGN section 5)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1:2] == ["marts"]
+    )
