@@ -4,6 +4,7 @@ dbt sources `<system>.<extract>` and `pipeline.run_context` map to the ingestion
 run-context asset keys, so lineage runs unbroken from the landing folder to the marts.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,5 +20,9 @@ def soe_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource
 ):
     """Build the selected dbt models and run their tests against this run's warehouse."""
-    os.environ[WAREHOUSE_ENV] = str(Path(warehouse.database).resolve())
-    yield from dbt.cli(["build"], context=context).stream()
+    database = str(Path(warehouse.database).resolve())
+    os.environ[WAREHOUSE_ENV] = database
+    # One target folder per warehouse keeps dbt's partial-parse state valid between runs
+    # (a changed profile path forces a full re-parse, several seconds).
+    target = dbt_project.target_path / f"run-{hashlib.sha1(database.encode()).hexdigest()[:10]}"
+    yield from dbt.cli(["build"], context=context, target_path=target).stream()

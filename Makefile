@@ -1,0 +1,34 @@
+# Two commands on a fresh machine (README): `make demo` and `make test`.
+# Both create .venv and install the pinned dependencies in one resolve when needed.
+
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+PYTHON ?= python3
+export PATH := $(BIN):$(PATH)
+# Great Expectations phones home unless told not to; there is no network here.
+export GX_ANALYTICS_ENABLED := false
+export DAGSTER_HOME ?= $(abspath .soe/dagster_home)
+
+.PHONY: install demo test ui bench lint
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/soe demo
+
+test: install
+	$(BIN)/pytest
+
+# The Dagster UI on the same definitions, bound to localhost, on the demo data.
+ui: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	$(BIN)/ruff check soe_pipeline tests

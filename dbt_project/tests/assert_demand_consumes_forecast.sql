@@ -1,0 +1,5 @@
+-- A failure means open orders were added to the forecast instead of consuming it
+-- (demand must be max(forecast, open orders)).
+select *
+from {{ ref('sku_location_projection') }}
+where demand_units != greatest(forecast_units, open_order_units)

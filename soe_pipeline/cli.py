@@ -1,0 +1,175 @@
+"""`soe`: the command line (DESIGN section 6).
+
+    soe demo                      built-in demo extracts -> full weekly cycle -> top exceptions
+    soe generate --out DIR        synthetic extracts with planted disruptions + ground truth
+    soe run --landing DIR --warehouse PATH --as-of DATE [--exports DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from soe_pipeline.settings import DEMO_HOME, today_utc
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from error
+
+
+def _threshold(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}") from error
+
+
+def _print_summary(exports: Path, limit: int = 10) -> None:
+    import duckdb
+
+    current = exports / "current"
+    con = duckdb.connect()
+    exceptions = str(current / "exceptions.parquet")
+    by_type = con.execute(
+        "select exception_type, count(*), sum(impact_value) from read_parquet(?) "
+        "group by all order by 3 desc",
+        [exceptions],
+    ).fetchall()
+    top = con.execute(
+        "select priority_rank, severity, exception_type, location_id, sku, reason "
+        "from read_parquet(?) order by priority_rank limit ?",
+        [exceptions, limit],
+    ).fetchall()
+    total = sum(count for _, count, _ in by_type)
+    print(f"\n{total} open exceptions")
+    for exception_type, count, impact in by_type:
+        print(f"  {exception_type:<22} {count:>6}   impact {impact:>14,.0f}")
+    if top:
+        print(f"\nTop {len(top)} by priority:")
+        for rank, severity, exception_type, location_id, sku, reason in top:
+            print(f"  {rank:>3}. [{severity}] {exception_type}: {reason}")
+
+
+def _print_outputs(outcome) -> None:
+    current = outcome.exports / "current"
+    print("\nOutputs")
+    print(f"  warehouse (DuckDB, schema marts): {outcome.warehouse}")
+    print(f"  published Parquet for BI:         {current.resolve()}")
+    print("\nNext")
+    print(f"  open the exceptions:  duckdb -c \"select * from '{current}/exceptions.parquet' "
+          "order by priority_rank\"")
+    print("  see lineage & checks: make ui   (Dagster UI on http://127.0.0.1:3000)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from soe_pipeline.runner import run_weekly_cycle
+
+    print(f"Running the weekly S&OE cycle for as_of {args.as_of} on {args.landing}", file=sys.stderr)
+    started = time.monotonic()
+    outcome = run_weekly_cycle(
+        landing=args.landing,
+        warehouse=args.warehouse,
+        exports=args.exports,
+        as_of=args.as_of,
+        thresholds=dict(args.set or []),
+    )
+    elapsed = time.monotonic() - started
+    if not outcome.success:
+        print(f"\nRun failed after {elapsed:.0f} s; previously published outputs are unchanged.",
+              file=sys.stderr)
+        for error in outcome.errors:
+            print(f"  - {error}", file=sys.stderr)
+        return 1
+    print(f"Run {outcome.run_id[:8]} finished in {elapsed:.0f} s", file=sys.stderr)
+    _print_summary(outcome.exports)
+    _print_outputs(outcome)
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from soe_pipeline.simulate import generate
+
+    result = generate(
+        args.out,
+        scale=args.scale,
+        seed=args.seed,
+        as_of=args.as_of,
+        fmt=args.format,
+        progress=lambda message: print(f"  {message}", file=sys.stderr, flush=True),
+    )
+    print(f"Landing folder: {result.landing_dir}")
+    print(f"Ground truth:   {result.ground_truth_path}")
+    print(f"Next: soe run --landing {result.landing_dir} --warehouse {Path(args.out) / 'warehouse.duckdb'} "
+          f"--as-of {result.as_of}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from soe_pipeline.simulate import generate
+
+    home = Path(args.home)
+    # The demo owns its folder: start from fresh extracts and an empty warehouse each time.
+    shutil.rmtree(home / "landing", ignore_errors=True)
+    for stale in (home / "warehouse.duckdb", home / "warehouse.duckdb.wal"):
+        stale.unlink(missing_ok=True)
+    print(f"Writing demo extracts to {home / 'landing'}", file=sys.stderr)
+    result = generate(home, scale="demo", seed=args.seed, as_of=args.as_of)
+    args.landing = result.landing_dir
+    args.warehouse = home / "warehouse.duckdb"
+    args.exports = home / "exports"
+    args.as_of = result.as_of
+    args.set = []
+    return _run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="soe", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run the weekly cycle on built-in demo data")
+    demo.add_argument("--home", type=Path, default=DEMO_HOME, help="demo folder (default %(default)s)")
+    demo.add_argument("--as-of", type=_date, default=None, help="business date (default today UTC)")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(handler=_demo)
+
+    generate = commands.add_parser("generate", help="write synthetic extracts and their ground truth")
+    generate.add_argument("--out", type=Path, required=True)
+    generate.add_argument("--scale", default="demo", help="demo, medium or large (assets/scenarios)")
+    generate.add_argument("--seed", type=int, default=42)
+    generate.add_argument("--as-of", type=_date, default=None, help="business date (default today UTC)")
+    generate.add_argument("--format", choices=["csv", "parquet"], default=None,
+                          help="file format (default: the scale's preset)")
+    generate.set_defaults(handler=_generate)
+
+    run = commands.add_parser("run", help="materialize the whole asset graph for one as_of")
+    run.add_argument("--landing", type=Path, required=True)
+    run.add_argument("--warehouse", type=Path, required=True, help="DuckDB file (created if missing)")
+    run.add_argument("--as-of", type=_date, default=today_utc(), help="business date (default today UTC)")
+    run.add_argument("--exports", type=Path, default=None,
+                     help="where Parquet outputs are published (default: beside the warehouse)")
+    run.add_argument("--set", type=_threshold, action="append", metavar="NAME=VALUE",
+                     help="override a threshold of assets/thresholds.yml for this run")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        if not args.landing.is_dir():
+            print(f"soe run: landing folder not found: {args.landing}", file=sys.stderr)
+            return 2
+        args.exports = args.exports or args.warehouse.parent / "exports"
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Running the weekly cycle through Dagster from Python: what `soe run` and the tests call.
+
+The job is the one `dagster dev` shows (`soe_pipeline.definitions`); only the run config
+(as_of, paths, thresholds) differs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+JOB_NAME = "weekly_soe_cycle"
+
+
+@dataclass
+class RunOutcome:
+    success: bool
+    run_id: str
+    as_of: dt.date
+    warehouse: Path
+    exports: Path
+    errors: list[str] = field(default_factory=list)
+
+
+def run_config(
+    *,
+    landing: Path,
+    warehouse: Path,
+    exports: Path,
+    as_of: dt.date,
+    thresholds: dict[str, float] | None = None,
+    progress: bool = True,
+) -> dict:
+    config: dict = {
+        "ops": {
+            "pipeline__run_context": {
+                "config": {"as_of": as_of.isoformat(), "thresholds": thresholds or {}}
+            }
+        },
+        "resources": {
+            "landing": {"config": {"path": str(Path(landing).resolve())}},
+            "warehouse": {"config": {"database": str(Path(warehouse).resolve())}},
+            "exports": {"config": {"path": str(Path(exports).resolve())}},
+        },
+    }
+    if progress:
+        config["loggers"] = {"soe_progress": {}}
+    return config
+
+
+def _failure_message(event) -> str:
+    data = event.step_failure_data
+    if data.user_failure_data is not None and data.user_failure_data.description:
+        return f"{event.step_key}: {data.user_failure_data.description}"
+    error = data.error
+    while error.cause is not None:
+        error = error.cause
+    return f"{event.step_key}: {error.message.strip()}"
+
+
+def run_weekly_cycle(
+    *,
+    landing: Path,
+    warehouse: Path,
+    exports: Path,
+    as_of: dt.date,
+    thresholds: dict[str, float] | None = None,
+    progress: bool = True,
+) -> RunOutcome:
+    """Materialize the whole asset graph for `as_of`; never raises for a failed step."""
+    from soe_pipeline.defs.transform.project import prepare_manifest
+
+    prepare_manifest()
+    from soe_pipeline.definitions import defs
+
+    Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
+    job = defs().resolve_job_def(JOB_NAME)
+    result = job.execute_in_process(
+        run_config=run_config(
+            landing=landing,
+            warehouse=warehouse,
+            exports=exports,
+            as_of=as_of,
+            thresholds=thresholds,
+            progress=progress,
+        ),
+        raise_on_error=False,
+    )
+    errors = [_failure_message(e) for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return RunOutcome(
+        success=result.success,
+        run_id=result.run_id,
+        as_of=as_of,
+        warehouse=Path(warehouse),
+        exports=Path(exports),
+        errors=errors,
+    )
