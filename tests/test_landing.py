@@ -1,0 +1,112 @@
+"""Landing-folder loading into raw: file rules, casts, rejects, and loading only once."""
+
+import datetime as dt
+
+import duckdb
+import pytest
+from landing_fixtures import write_extract
+
+from soe_pipeline.contracts import FILE_NAME, get_contract, load_contracts
+from soe_pipeline.landing import LandingError, discover, load_extract
+
+ITEM = dict(sku="A", description="Widget", product_family="F1", unit_cost=2, unit_price=5,
+            shelf_life_days=None, status="active")
+
+
+@pytest.fixture
+def con():
+    with duckdb.connect() as connection:
+        yield connection
+
+
+def test_every_design_extract_has_a_contract():
+    names = {(c.system, c.extract) for c in load_contracts()}
+    assert len(names) == 13
+    assert {("pos", "daily_sales"), ("wms", "inventory_snapshot"), ("erp", "sop_plan")} <= names
+    kinds = {c.extract: c.kind for c in load_contracts()}
+    assert {e for e, k in kinds.items() if k == "event"} == {"shipments", "receipts", "daily_sales"}
+
+
+def test_loading_the_same_file_twice_does_not_double_rows(tmp_path, con):
+    landing = tmp_path / "landing"
+    write_extract(landing, "erp", "items", [ITEM, {**ITEM, "sku": "B"}])
+    contract = get_contract("erp", "items")
+    first = load_extract(con, contract, landing)
+    second = load_extract(con, contract, landing)
+    assert (first.rows_loaded, len(first.files_loaded)) == (2, 1)
+    assert (second.rows_loaded, second.files_loaded) == (0, [])
+    assert con.execute("select count(*) from raw.erp__items").fetchall() == [(2,)]
+    lineage = con.execute("select distinct _source_file, _extracted_at from raw.erp__items").fetchall()
+    assert lineage == [("erp/items/items_20260107T020000Z.csv", dt.datetime(2026, 1, 7, 2))]
+
+
+def test_a_new_file_is_loaded_on_top_of_earlier_ones(tmp_path, con):
+    landing = tmp_path / "landing"
+    contract = get_contract("pos", "daily_sales")
+    row = dict(business_date="2026-01-05", location_id="ST1", sku="A", units_sold=3, net_sales_amount=15)
+    write_extract(landing, "pos", "daily_sales", [row], stamp="20260106T010000Z")
+    load_extract(con, contract, landing)
+    write_extract(landing, "pos", "daily_sales", [{**row, "business_date": "2026-01-06"}],
+                  stamp="20260107T010000Z")
+    report = load_extract(con, contract, landing)
+    assert report.files_loaded == ["pos/daily_sales/daily_sales_20260107T010000Z.csv"]
+    assert con.execute("select count(*) from raw.pos__daily_sales").fetchall() == [(2,)]
+
+
+def test_rows_breaking_row_rules_are_rejected_with_reason(tmp_path, con):
+    landing = tmp_path / "landing"
+    write_extract(landing, "erp", "items", [
+        ITEM,
+        {**ITEM, "sku": "B", "unit_cost": "abc"},
+        {**ITEM, "sku": None},
+        {**ITEM, "sku": "C", "shelf_life_days": "1.5"},
+    ])
+    report = load_extract(con, get_contract("erp", "items"), landing)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (4, 1, 3)
+    rejected = con.execute(
+        "select sku, _reject_reason, _source_file from raw.erp__items__rejected order by sku"
+    ).fetchall()
+    assert [(r[0], r[1]) for r in rejected] == [
+        ("B", "unit_cost: not a valid decimal"),
+        ("C", "shelf_life_days: not a valid integer"),
+        (None, "sku: null"),
+    ]
+    assert all(r[2].endswith(".csv") for r in rejected)
+
+
+def test_missing_column_blocks_the_extract_and_names_file_and_rule(tmp_path, con):
+    landing = tmp_path / "landing"
+    path = write_extract(landing, "erp", "items", [ITEM])
+    text = path.read_text().replace("unit_cost", "cost", 1)
+    path.write_text(text)
+    with pytest.raises(LandingError) as error:
+        load_extract(con, get_contract("erp", "items"), landing)
+    assert error.value.rule == "missing columns"
+    assert error.value.file.endswith("items_20260107T020000Z.csv")
+    assert "unit_cost" in str(error.value) and "cost" in str(error.value)
+    # Nothing of the extract was loaded or remembered: fixing the file and re-running works.
+    assert con.execute("select count(*) from raw.erp__items").fetchall() == [(0,)]
+    path.write_text(text.replace("cost", "unit_cost", 1))
+    assert load_extract(con, get_contract("erp", "items"), landing).rows_loaded == 1
+
+
+def test_file_name_without_valid_timestamp_is_refused(tmp_path):
+    folder = tmp_path / "erp" / "items"
+    folder.mkdir(parents=True)
+    (folder / "items_latest.csv").write_text("sku\n")
+    with pytest.raises(LandingError, match="file name"):
+        discover(tmp_path, get_contract("erp", "items"))
+    assert FILE_NAME.match("items_20260107T020000Z.parquet")
+
+
+def test_parquet_files_load_like_csv(tmp_path, con):
+    landing = tmp_path / "landing"
+    csv_path = write_extract(landing, "erp", "items", [ITEM])
+    parquet_path = csv_path.with_name("items_20260108T020000Z.parquet")
+    con.execute(f"copy (select * from read_csv('{csv_path}')) to '{parquet_path}' (format parquet)")
+    csv_path.unlink()
+    report = load_extract(con, get_contract("erp", "items"), landing)
+    assert report.rows_loaded == 1
+    assert con.execute("select unit_price, _extracted_at from raw.erp__items").fetchall() == [
+        (5.0, dt.datetime(2026, 1, 8, 2))
+    ]
