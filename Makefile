@@ -28,6 +28,7 @@ test: install
 # The Dagster UI on the same definitions, bound to localhost, on the demo data.
 ui: install
 	mkdir -p $(DAGSTER_HOME)
+	cp assets/dagster/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: install

@@ -238,8 +238,8 @@ def load_extract(
             [landing_prefix, loaded_at],
         )
         counts = con.execute(
-            f"select substr(filename, length(?) + 2), count(*), count(*) filter (_reject_reason is null) "
-            f"from _checked group by all",
+            "select substr(filename, length(?) + 2), count(*), count(*) filter (_reject_reason is null) "
+            "from _checked group by all",
             [landing_prefix],
         ).fetchall()
         per_file = {name: (read, good) for name, read, good in counts}

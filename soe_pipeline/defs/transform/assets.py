@@ -6,6 +6,7 @@ run-context asset keys, so lineage runs unbroken from the landing folder to the 
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -25,4 +26,14 @@ def soe_dbt_models(
     # One target folder per warehouse keeps dbt's partial-parse state valid between runs
     # (a changed profile path forces a full re-parse, several seconds).
     target = dbt_project.target_path / f"run-{hashlib.sha1(database.encode()).hexdigest()[:10]}"
+    _prune_target_folders(keep=target)
     yield from dbt.cli(["build"], context=context, target_path=target).stream()
+
+
+def _prune_target_folders(keep: Path, max_folders: int = 5) -> None:
+    """Keep the most recently used per-warehouse dbt target folders, not one per warehouse ever."""
+    folders = sorted(
+        dbt_project.target_path.glob("run-*"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for folder in [f for f in folders if f != keep][max_folders - 1 :]:
+        shutil.rmtree(folder, ignore_errors=True)
