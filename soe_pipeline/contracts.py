@@ -114,7 +114,8 @@ def _parse(path: Path) -> Contract:
 
 def _validate(contract: Contract, path: Path) -> None:
     """Contracts name SQL identifiers, so they are checked before anything uses them."""
-    names = [contract.system, contract.extract, *contract.column_names]
+    allowed = [v for c in contract.columns for v in (c.allowed or ())]
+    names = [contract.system, contract.extract, *contract.column_names, *allowed]
     bad = [n for n in names if not _IDENTIFIER.match(n)]
     if bad:
         raise ValueError(f"{path}: invalid identifiers {bad}")
@@ -133,7 +134,15 @@ def _validate(contract: Contract, path: Path) -> None:
 @cache
 def load_contracts() -> tuple[Contract, ...]:
     """All extract contracts, ordered by system then extract."""
-    return tuple(_parse(p) for p in sorted(CONTRACTS_DIR.glob("*/*.yml")))
+    contracts = tuple(_parse(p) for p in sorted(CONTRACTS_DIR.glob("*/*.yml")))
+    known = {f"{c.extract}.{name}" for c in contracts for name in c.column_names}
+    for contract in contracts:
+        for column in contract.columns:
+            if column.references and column.references not in known:
+                raise ValueError(
+                    f"{contract.name}.{column.name}: references unknown {column.references!r}"
+                )
+    return contracts
 
 
 def get_contract(system: str, extract: str) -> Contract:

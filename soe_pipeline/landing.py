@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from soe_pipeline.contracts import FILE_NAME, LINEAGE_COLUMNS, Column, Contract
+from soe_pipeline.contracts import FILE_NAME, LINEAGE_COLUMNS, Column, Contract, load_contracts
 
 RAW_SCHEMA = "raw"
 LOADED_FILES_TABLE = f"{RAW_SCHEMA}._loaded_files"
@@ -130,17 +131,66 @@ def _typed(column: Column) -> str:
     return f"TRY_CAST({column.name} AS {column.duckdb_type})"
 
 
-def _reject_reason(contract: Contract) -> str:
-    """SQL giving the broken row-level rules of a staged row, or NULL when it is good."""
+def referenced_masters(contract: Contract) -> list[Contract]:
+    """Master extracts whose values this extract's `references` columns must match."""
+    extracts = {c.references.split(".")[0] for c in contract.columns if c.references}
+    return [c for c in load_contracts() if c.extract in extracts]
+
+
+def master_values_sql(reference: str) -> str:
+    """SQL listing the values of `<extract>.<column>` in the newest loaded file of that master."""
+    extract, column = reference.split(".")
+    master = next(c for c in load_contracts() if c.extract == extract)
+    return (
+        f"select {master.column(column).name} from {RAW_SCHEMA}.{master.name} "
+        f"where _source_file = (select source_file from {LOADED_FILES_TABLE} "
+        f"where extract = '{master.name}' order by extracted_at desc, source_file desc limit 1)"
+    )
+
+
+def _row_rules(contract: Contract) -> list[str]:
+    """One SQL expression per row-level rule: the broken rule's text, or NULL.
+
+    Rules come from the contract: the value casts to its type, non-nullable columns are not
+    null, `min` bounds, `allowed` values, dates not after the file's extraction date, and
+    `references` to values known to the newest master file.
+    """
     rules = []
     for column in contract.columns:
+        typed = _typed(column)
+        name = column.name
         rules.append(
-            f"CASE WHEN {column.name} IS NOT NULL AND ({_typed(column)}) IS NULL "
-            f"THEN '{column.name}: not a valid {column.type}' END"
+            f"CASE WHEN {name} IS NOT NULL AND ({typed}) IS NULL "
+            f"THEN '{name}: not a valid {column.type}' END"
         )
         if not column.nullable:
-            rules.append(f"CASE WHEN {column.name} IS NULL THEN '{column.name}: null' END")
-    return f"nullif(concat_ws('; ', {', '.join(rules)}), '')"
+            rules.append(f"CASE WHEN {name} IS NULL THEN '{name}: null' END")
+        if column.min is not None:
+            rules.append(
+                f"CASE WHEN ({typed}) < {float(column.min)} THEN '{name}: below {column.min:g}' END"
+            )
+        if column.allowed:
+            values = ", ".join(f"'{v}'" for v in column.allowed)
+            rules.append(
+                f"CASE WHEN {name} NOT IN ({values}) "
+                f"THEN '{name}: not one of {'/'.join(column.allowed)}' END"
+            )
+        if column.not_after_as_of:
+            rules.append(
+                f"CASE WHEN CAST(({typed}) AS DATE) > CAST(_extracted_at AS DATE) "
+                f"THEN '{name}: after the file''s extraction date' END"
+            )
+        if column.references:
+            rules.append(
+                f"CASE WHEN {name} IS NOT NULL AND {name} NOT IN ({master_values_sql(column.references)}) "
+                f"THEN '{name}: unknown in {column.references.split('.')[0]}' END"
+            )
+    return rules
+
+
+def _reject_reason(contract: Contract) -> str:
+    """SQL giving the broken row-level rules of a staged row, or NULL when it is good."""
+    return f"nullif(concat_ws('; ', {', '.join(_row_rules(contract))}), '')"
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
@@ -190,13 +240,30 @@ def _stage(con: duckdb.DuckDBPyConnection, files: list[LandingFile], contract: C
         raise LandingError(culprit, "unreadable file", message) from error
 
 
+Validator = Callable[[duckdb.DuckDBPyConnection, str], None]
+"""Called with the connection and the temp table of accepted new rows before they are
+committed; raises LandingError to block the whole batch (e.g. a Great Expectations suite)."""
+
+# More rejected rows than this share means the file is broken, not a few rows.
+MAX_REJECTED_SHARE = 0.5
+
+
 def load_extract(
-    con: duckdb.DuckDBPyConnection, contract: Contract, landing_dir: Path
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    landing_dir: Path,
+    validate: Validator | None = None,
 ) -> LoadReport:
-    """Load every not-yet-loaded file of one extract into `raw.<system>__<extract>`."""
+    """Load every not-yet-loaded file of one extract into `raw.<system>__<extract>`.
+
+    All new files load in one transaction: any file-level problem, a batch the validator
+    refuses, or a snapshot with no rows raises LandingError and leaves the warehouse (and
+    the list of loaded files) as it was, so the next run tries again.
+    """
     landing_dir = Path(landing_dir).resolve()
     report = LoadReport(extract=contract.name)
-    ensure_raw_tables(con, contract)
+    for table_contract in [contract, *referenced_masters(contract)]:
+        ensure_raw_tables(con, table_contract)
     files = discover(landing_dir, contract)
     report.files_found = len(files)
     already = _loaded_file_names(con, contract)
@@ -207,13 +274,7 @@ def load_extract(
         report.warnings += check_header(file, contract, con)
 
     staged_columns = ", ".join(f"{c} VARCHAR" for c in contract.column_names)
-    lineage_sql = (
-        "substr(filename, length(?) + 2) as _source_file, "
-        "strptime(regexp_extract(filename, '_(\\d{8}T\\d{6}Z)\\.[a-z]+$', 1), '%Y%m%dT%H%M%SZ')"
-        " as _extracted_at, ?::timestamp as _loaded_at"
-    )
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    landing_prefix = str(Path(landing_dir))
     con.execute("begin transaction")
     try:
         con.execute(f"create or replace temp table _stage ({staged_columns}, filename VARCHAR)")
@@ -222,27 +283,38 @@ def load_extract(
             if batch:
                 _stage(con, batch, contract)
         con.execute(
+            "create or replace temp table _with_lineage as select *, "
+            "substr(filename, length(?) + 2) as _source_file, "
+            "strptime(regexp_extract(filename, '_(\\d{8}T\\d{6}Z)\\.[a-z]+$', 1), '%Y%m%dT%H%M%SZ') "
+            "as _extracted_at, ?::timestamp as _loaded_at from _stage",
+            [str(landing_dir), loaded_at],
+        )
+        con.execute(
             f"create or replace temp table _checked as "
-            f"select *, {_reject_reason(contract)} as _reject_reason from _stage"
+            f"select *, {_reject_reason(contract)} as _reject_reason from _with_lineage"
         )
         typed = ", ".join(f"{_typed(c)} as {c.name}" for c in contract.columns)
+        lineage = ", ".join(LINEAGE_COLUMNS)
         con.execute(
-            f"insert into {RAW_SCHEMA}.{contract.name} "
-            f"select {typed}, {lineage_sql} from _checked where _reject_reason is null",
-            [landing_prefix, loaded_at],
+            f"create or replace temp table _accepted as "
+            f"select {typed}, {lineage} from _checked where _reject_reason is null"
         )
+        per_file = {
+            name: (read, good)
+            for name, read, good in con.execute(
+                "select _source_file, count(*), count(*) filter (_reject_reason is null) "
+                "from _checked group by all"
+            ).fetchall()
+        }
+        _check_batch(con, contract, new_files, landing_dir, per_file)
+        if validate is not None:
+            validate(con, "_accepted")
+        con.execute(f"insert into {RAW_SCHEMA}.{contract.name} select * from _accepted")
         con.execute(
             f"insert into {RAW_SCHEMA}.{contract.name}__rejected "
-            f"select {', '.join(contract.column_names)}, {lineage_sql}, _reject_reason "
-            f"from _checked where _reject_reason is not null",
-            [landing_prefix, loaded_at],
+            f"select {', '.join(contract.column_names)}, {lineage}, _reject_reason "
+            f"from _checked where _reject_reason is not null"
         )
-        counts = con.execute(
-            "select substr(filename, length(?) + 2), count(*), count(*) filter (_reject_reason is null) "
-            "from _checked group by all",
-            [landing_prefix],
-        ).fetchall()
-        per_file = {name: (read, good) for name, read, good in counts}
         for file in new_files:
             name = str(file.path.relative_to(landing_dir))
             read, good = per_file.get(name, (0, 0))
@@ -255,10 +327,38 @@ def load_extract(
             report.rows_loaded += good
         report.rows_rejected = report.rows_read - report.rows_loaded
         report.newest_extracted_at = max(f.extracted_at for f in new_files)
-        con.execute("drop table _stage")
-        con.execute("drop table _checked")
+        for table in ("_stage", "_with_lineage", "_checked", "_accepted"):
+            con.execute(f"drop table {table}")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return report
+
+
+def _check_batch(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    files: list[LandingFile],
+    landing_dir: Path,
+    per_file: dict[str, tuple[int, int]],
+) -> None:
+    """File-level rules on the staged batch: no empty snapshot, not mostly rejected rows."""
+    for file in files:
+        name = str(file.path.relative_to(landing_dir))
+        read, good = per_file.get(name, (0, 0))
+        if read == 0 and contract.kind == "snapshot":
+            raise LandingError(file.path, "empty snapshot", "header only, no rows: a snapshot "
+                               "must be the full picture, so it would wipe every row")
+        if read and (read - good) / read > MAX_REJECTED_SHARE:
+            reason, example = con.execute(
+                "select _reject_reason, "
+                f"concat_ws(',', {', '.join(f'coalesce({c}, chr(39)||chr(39))' for c in contract.column_names)}) "
+                "from _checked where _source_file = ? and _reject_reason is not null limit 1",
+                [name],
+            ).fetchall()[0]
+            raise LandingError(
+                file.path,
+                "most rows rejected",
+                f"{read - good} of {read} rows break row rules, e.g. {reason!r} in row [{example}]",
+            )

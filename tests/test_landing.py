@@ -40,8 +40,16 @@ def test_loading_the_same_file_twice_does_not_double_rows(tmp_path, con):
     assert lineage == [("erp/items/items_20260107T020000Z.csv", dt.datetime(2026, 1, 7, 2))]
 
 
+def _load_masters(landing, con):
+    write_extract(landing, "erp", "items", [ITEM, {**ITEM, "sku": "B"}])
+    write_extract(landing, "erp", "locations", [dict(location_id="ST1", location_type="store", region="EU")])
+    for extract in ("items", "locations"):
+        load_extract(con, get_contract("erp", extract), landing)
+
+
 def test_a_new_file_is_loaded_on_top_of_earlier_ones(tmp_path, con):
     landing = tmp_path / "landing"
+    _load_masters(landing, con)
     contract = get_contract("pos", "daily_sales")
     row = dict(business_date="2026-01-05", location_id="ST1", sku="A", units_sold=3, net_sales_amount=15)
     write_extract(landing, "pos", "daily_sales", [row], stamp="20260106T010000Z")
@@ -56,13 +64,13 @@ def test_a_new_file_is_loaded_on_top_of_earlier_ones(tmp_path, con):
 def test_rows_breaking_row_rules_are_rejected_with_reason(tmp_path, con):
     landing = tmp_path / "landing"
     write_extract(landing, "erp", "items", [
-        ITEM,
+        ITEM, {**ITEM, "sku": "A2"}, {**ITEM, "sku": "A3"},
         {**ITEM, "sku": "B", "unit_cost": "abc"},
         {**ITEM, "sku": None},
         {**ITEM, "sku": "C", "shelf_life_days": "1.5"},
     ])
     report = load_extract(con, get_contract("erp", "items"), landing)
-    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (4, 1, 3)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 3, 3)
     rejected = con.execute(
         "select sku, _reject_reason, _source_file from raw.erp__items__rejected order by sku"
     ).fetchall()
@@ -110,3 +118,68 @@ def test_parquet_files_load_like_csv(tmp_path, con):
     assert con.execute("select unit_price, _extracted_at from raw.erp__items").fetchall() == [
         (5.0, dt.datetime(2026, 1, 8, 2))
     ]
+
+
+def test_row_rules_from_the_contract_reject_bad_rows_and_keep_good_ones(tmp_path, con):
+    landing = tmp_path / "landing"
+    _load_masters(landing, con)
+    good = dict(business_date="2026-01-05", location_id="ST1", sku="A", units_sold=-1, net_sales_amount=-5)
+    write_extract(landing, "pos", "daily_sales", [
+        good,  # negative units are net returns: allowed
+        {**good, "sku": "ZZZ"},
+        {**good, "location_id": "XX"},
+        {**good, "business_date": "2026-01-09"},  # after the file was extracted
+        {**good, "sku": "B"},
+        {**good, "business_date": "2026-01-06"},
+        {**good, "business_date": "2026-01-06", "sku": "B"},
+    ], stamp="20260107T010000Z")
+    report = load_extract(con, get_contract("pos", "daily_sales"), landing)
+    assert (report.rows_loaded, report.rows_rejected) == (4, 3)
+    reasons = con.execute("select _reject_reason from raw.pos__daily_sales__rejected order by 1").fetchall()
+    assert reasons == [
+        ("business_date: after the file's extraction date",),
+        ("location_id: unknown in locations",),
+        ("sku: unknown in items",),
+    ]
+
+
+def test_negative_quantities_and_unknown_status_are_rejected(tmp_path, con):
+    landing = tmp_path / "landing"
+    _load_masters(landing, con)
+    write_extract(landing, "erp", "items", [ITEM, {**ITEM, "sku": "A2"}, {**ITEM, "sku": "A3"},
+                                            {**ITEM, "sku": "B", "status": "retired"},
+                                            {**ITEM, "sku": "C", "unit_cost": -1}],
+                  stamp="20260108T020000Z")
+    report = load_extract(con, get_contract("erp", "items"), landing)
+    assert report.rows_rejected == 2
+    reasons = dict(con.execute("select sku, _reject_reason from raw.erp__items__rejected").fetchall())
+    assert reasons == {"B": "status: not one of active/discontinued", "C": "unit_cost: below 0"}
+
+
+def test_a_mostly_broken_file_or_an_empty_snapshot_blocks_the_extract(tmp_path, con):
+    landing = tmp_path / "landing"
+    write_extract(landing, "erp", "items", [{**ITEM, "sku": f"S{i}", "unit_price": "n/a"} for i in range(3)])
+    with pytest.raises(LandingError, match="most rows rejected") as error:
+        load_extract(con, get_contract("erp", "items"), landing)
+    assert "unit_price: not a valid decimal" in str(error.value) and "S" in str(error.value)
+    assert con.execute("select count(*) from raw._loaded_files").fetchall() == [(0,)]
+
+    (landing / "erp" / "items").joinpath("items_20260107T020000Z.csv").unlink()
+    write_extract(landing, "erp", "items", [])
+    with pytest.raises(LandingError, match="empty snapshot"):
+        load_extract(con, get_contract("erp", "items"), landing)
+
+
+def test_a_validator_can_block_the_batch_and_nothing_is_kept(tmp_path, con):
+    landing = tmp_path / "landing"
+    write_extract(landing, "erp", "items", [ITEM, ITEM])
+
+    def refuse_duplicates(connection, table):
+        duplicates = connection.execute(f"select count(*) - count(distinct sku) from {table}").fetchall()
+        if duplicates[0][0]:
+            raise LandingError("items", "key_unique", "duplicate sku A")
+
+    with pytest.raises(LandingError, match="key_unique"):
+        load_extract(con, get_contract("erp", "items"), landing, validate=refuse_duplicates)
+    assert con.execute("select count(*) from raw.erp__items").fetchall() == [(0,)]
+    assert con.execute("select count(*) from raw._loaded_files").fetchall() == [(0,)]

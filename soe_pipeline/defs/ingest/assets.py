@@ -12,7 +12,7 @@ from dagster_duckdb import DuckDBResource
 
 from soe_pipeline.contracts import Contract, load_contracts
 from soe_pipeline.defs.resources import LandingFolder
-from soe_pipeline.landing import RAW_SCHEMA, LandingError, load_extract
+from soe_pipeline.landing import RAW_SCHEMA, LandingError, load_extract, referenced_masters
 
 
 def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
@@ -24,6 +24,8 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         f"({', '.join(contract.key)}) per landing file ({contract.kind} extract). "
         f"From <landing>/{contract.system}/{contract.extract}/ into "
         f"{RAW_SCHEMA}.{contract.name}.",
+        # Rows are checked against the masters they reference, so masters load first.
+        deps=[dg.AssetKey([m.system, m.extract]) for m in referenced_masters(contract)],
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         metadata={"key": list(contract.key), "extract_kind": contract.kind},
     )
