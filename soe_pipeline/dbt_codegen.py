@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 
 from soe_pipeline.contracts import LINEAGE_COLUMNS, load_contracts
-from soe_pipeline.landing import RAW_SCHEMA
+from soe_pipeline.landing import LOADED_FILES_COLUMNS, LOADED_FILES_TABLE, RAW_SCHEMA
 from soe_pipeline.settings import run_context_columns
+from soe_pipeline.warehouse import EXTRACT_CHECK_COLUMNS, EXTRACT_CHECKS_TABLE
 
 STAGING_DIR = Path(__file__).resolve().parent.parent / "dbt_project/models/staging"
 
@@ -27,6 +28,20 @@ LINEAGE_DESCRIPTIONS = {
 
 HEADER = "# Generated from assets/contracts by `python -m soe_pipeline.dbt_codegen`. Do not edit.\n"
 SQL_HEADER = "-- Generated from assets/contracts by `python -m soe_pipeline.dbt_codegen`. Do not edit.\n"
+
+
+def _pipeline_table(
+    name: str, description: str, columns: dict[str, tuple[str, str]], identifier: str | None = None
+) -> dict:
+    table: dict = {"name": name}
+    if identifier and identifier != name:
+        table["identifier"] = identifier
+    table["description"] = description
+    table["columns"] = [
+        {"name": column, "description": text, "data_type": type_.lower()}
+        for column, (type_, text) in columns.items()
+    ]
+    return table
 
 
 def render_sources() -> str:
@@ -71,14 +86,23 @@ def render_sources() -> str:
             "description": "Values the pipeline sets for each run.",
             "schema": RAW_SCHEMA,
             "tables": [
-                {
-                    "name": "run_context",
-                    "description": "One row: the as_of date and thresholds of the current run.",
-                    "columns": [
-                        {"name": name, "description": description, "data_type": type_.lower()}
-                        for name, (type_, description) in run_context_columns().items()
-                    ],
-                }
+                _pipeline_table(
+                    "run_context",
+                    "One row: the as_of date and thresholds of the current run.",
+                    run_context_columns(),
+                ),
+                _pipeline_table(
+                    "loaded_files",
+                    "One row per landing file ever loaded, with its row counts.",
+                    LOADED_FILES_COLUMNS,
+                    identifier=LOADED_FILES_TABLE.split(".")[1],
+                ),
+                _pipeline_table(
+                    "extract_checks",
+                    "Contract and freshness check results per as_of and extract.",
+                    EXTRACT_CHECK_COLUMNS,
+                    identifier=EXTRACT_CHECKS_TABLE.split(".")[1],
+                ),
             ],
         }
     )

@@ -25,15 +25,25 @@ from soe_pipeline.contracts import FILE_NAME, LINEAGE_COLUMNS, Column, Contract,
 
 RAW_SCHEMA = "raw"
 LOADED_FILES_TABLE = f"{RAW_SCHEMA}._loaded_files"
+LOADED_FILES_COLUMNS: dict[str, tuple[str, str]] = {
+    "extract": ("VARCHAR", "Raw table name, <system>__<extract>."),
+    "source_file": ("VARCHAR", "Landing file, relative to the landing folder."),
+    "extracted_at": ("TIMESTAMP", "Extraction time from the file name (UTC)."),
+    "loaded_at": ("TIMESTAMP", "When the file was loaded (UTC)."),
+    "rows_read": ("BIGINT", "Data rows in the file."),
+    "rows_loaded": ("BIGINT", "Rows that passed the row rules and were loaded."),
+    "rows_rejected": ("BIGINT", "Rows kept in the rejected table with their reason."),
+}
 
 
 class LandingError(Exception):
     """A file-level problem that makes an extract unusable: names the file, the rule, an example."""
 
-    def __init__(self, file: Path | str, rule: str, detail: str):
+    def __init__(self, file: Path | str, rule: str, detail: str, metadata: dict | None = None):
         self.file = str(file)
         self.rule = rule
         self.detail = detail
+        self.metadata = metadata or {}
         super().__init__(f"{self.file}: {rule}: {detail}")
 
 
@@ -193,14 +203,16 @@ def _reject_reason(contract: Contract) -> str:
     return f"nullif(concat_ws('; ', {', '.join(_row_rules(contract))}), '')"
 
 
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+def ensure_loaded_files_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    columns = ", ".join(f"{name} {type_}" for name, (type_, _) in LOADED_FILES_COLUMNS.items())
     con.execute(
-        f"""create table if not exists {LOADED_FILES_TABLE} (
-            extract varchar, source_file varchar, extracted_at timestamp, loaded_at timestamp,
-            rows_read bigint, rows_loaded bigint, rows_rejected bigint,
-            primary key (extract, source_file))"""
+        f"create table if not exists {LOADED_FILES_TABLE} ({columns}, primary key (extract, source_file))"
     )
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    ensure_loaded_files_table(con)
     lineage = [f"{name} {type_}" for name, type_ in LINEAGE_COLUMNS.items()]
     typed = [f"{c.name} {c.duckdb_type}" for c in contract.columns]
     con.execute(f"create table if not exists {RAW_SCHEMA}.{contract.name} ({', '.join(typed + lineage)})")

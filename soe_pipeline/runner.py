@@ -59,6 +59,26 @@ def _failure_message(event) -> str:
     return f"{event.step_key}: {error.message.strip()}"
 
 
+def _errors(events) -> list[str]:
+    """What stopped the run, in words: failed blocking checks first, then other step failures."""
+    checks = [
+        f"{e.event_specific_data.asset_key.to_user_string()} {e.event_specific_data.check_name} check: "
+        f"{e.event_specific_data.description}"
+        for e in events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and not e.event_specific_data.passed
+        and e.event_specific_data.severity.value == "ERROR"
+    ]
+    failures = [
+        _failure_message(e)
+        for e in events
+        if e.event_type_value == "STEP_FAILURE"
+        # a failed blocking check also fails its step; its own message says more
+        and not (checks and "blocking" in _failure_message(e).lower())
+    ]
+    return checks + failures
+
+
 def run_weekly_cycle(
     *,
     landing: Path,
@@ -87,7 +107,7 @@ def run_weekly_cycle(
         ),
         raise_on_error=False,
     )
-    errors = [_failure_message(e) for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    errors = _errors(result.all_events)
     return RunOutcome(
         success=result.success,
         run_id=result.run_id,

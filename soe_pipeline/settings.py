@@ -48,6 +48,7 @@ class RunContext:
     as_of: dt.date
     run_id: str
     thresholds: dict[str, float] = field(default_factory=resolve_thresholds)
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
 
     @property
     def files_visible_before(self) -> dt.datetime:
@@ -59,6 +60,7 @@ class RunContext:
             "run_id": self.run_id,
             "as_of": self.as_of,
             "files_visible_before": self.files_visible_before,
+            "started_at": self.started_at,
             **self.thresholds,
         }
 
@@ -70,6 +72,7 @@ RUN_CONTEXT_COLUMNS: dict[str, tuple[str, str]] = {
         "TIMESTAMP",
         "Landing files extracted before this instant (the day after as_of, UTC) are visible.",
     ),
+    "started_at": ("TIMESTAMP", "When the run started (UTC); files loaded since were read by this run."),
 }
 
 

@@ -100,8 +100,8 @@ def two_sku_landing(landing: Path) -> Path:
     ], stamp="20260107T010000Z")
     write_extract(landing, "wms", "receipts", [
         dict(receipt_id="R1", po_id="PO1", po_line=1, sku="A", location_id="DC1",
-             received_units=10, received_date="2026-01-05"),
-    ], stamp="20260106T010000Z")
+             received_units=10, received_date="2026-01-06"),
+    ], stamp="20260107T010000Z")
     write_extract(landing, "wms", "transfers", [
         dict(transfer_id="T1", sku="B", from_location_id="DC1", to_location_id="ST1", units=8,
              ship_date="2026-01-06", expected_arrival_date="2026-01-14", status="in_transit"),

@@ -82,3 +82,28 @@ def test_published_parquet_matches_warehouse(two_sku_run):
             "select count(*) from read_parquet(?)", [str(current / "exceptions.parquet")]
         ).fetchall()
     assert published == query(two_sku_run.warehouse, "select count(*) from marts.exceptions")
+
+
+def test_stale_extracts_raise_stale_data_and_lower_confidence(tmp_path, run_cycle):
+    from conftest import query
+
+    # Two days later, nothing new has arrived: transactional extracts pass their 1-day warn SLA.
+    outcome = run_cycle(two_sku_landing(tmp_path / "landing"), TWO_SKU_AS_OF + dt.timedelta(days=2))
+    assert outcome.success, outcome.errors
+    stale = query(outcome.warehouse, "select sku, reason, owner_role from marts.exceptions "
+                  "where exception_type = 'stale_data' order by reason")
+    assert stale and all(sku is None and owner == "data_engineering" for sku, _, owner in stale)
+    assert any(reason.startswith("pos/daily_sales: ") for _, reason, _ in stale)
+    confidence = query(outcome.warehouse, "select distinct data_confidence from marts.exceptions "
+                       "where exception_type = 'projected_stockout'")
+    assert confidence == [("low",)]
+    health = query(outcome.warehouse, "select freshness_status, count(*) from marts.data_health "
+                   "group by all order by 1")
+    assert dict(health)["warn"] >= 9
+
+
+def test_extracts_past_their_error_sla_block_the_run(tmp_path, run_cycle):
+    outcome = run_cycle(two_sku_landing(tmp_path / "landing"), TWO_SKU_AS_OF + dt.timedelta(days=4))
+    assert not outcome.success
+    assert any("freshness check" in e and "(error" in e for e in outcome.errors), outcome.errors
+    assert not (tmp_path / "exports" / "current").exists()

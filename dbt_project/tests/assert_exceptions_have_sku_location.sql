@@ -6,3 +6,4 @@ left join {{ ref('sku_location_status') }} as status
     on exceptions.sku = status.sku
     and exceptions.location_id = status.location_id
 where status.sku is null
+    and exceptions.exception_type != 'stale_data'

@@ -16,6 +16,7 @@ final as (
         'inventory_mismatch' as exception_type,
         positions.sku,
         positions.location_id,
+        {{ dbt.concat(['positions.sku', "'@'", 'positions.location_id']) }} as subject_key,
         1 as occurrence,
         0 as first_week_index,
         0 as last_week_index,
@@ -26,7 +27,8 @@ final as (
         positions.record_difference_units * sku_locations.unit_cost as impact_value,
         'record_tolerance_units' as threshold_name,
         positions.record_tolerance_units as threshold_value,
-        positions.book_on_hand_units - positions.physical_on_hand_units as driver_value
+        positions.book_on_hand_units - positions.physical_on_hand_units as driver_value,
+        cast(null as {{ dbt.type_string() }}) as detail
     from positions
     cross join run_context
     inner join sku_locations

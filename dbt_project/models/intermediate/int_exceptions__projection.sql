@@ -56,6 +56,7 @@ final as (
         runs.exception_type,
         runs.sku,
         runs.location_id,
+        {{ dbt.concat(['runs.sku', "'@'", 'runs.location_id']) }} as subject_key,
         row_number() over (
             partition by runs.exception_type, runs.sku, runs.location_id
             order by runs.first_week_index
@@ -84,7 +85,8 @@ final as (
             when runs.exception_type = 'projected_stockout' then 0
             else runs.safety_stock_units
         end as threshold_value,
-        runs.min_projected_available_units as driver_value
+        runs.min_projected_available_units as driver_value,
+        cast(null as {{ dbt.type_string() }}) as detail
     from runs
     inner join sku_locations
         on runs.sku = sku_locations.sku

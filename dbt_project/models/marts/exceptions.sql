@@ -13,10 +13,30 @@ positions as (
     select * from {{ ref('int_inventory_positions') }}
 ),
 
+checks as (
+    select * from {{ ref('stg_pipeline__extract_checks') }}
+),
+
+exception_inputs as (
+    select * from {{ ref('exception_inputs') }}
+),
+
 detected as (
     select * from {{ ref('int_exceptions__projection') }}
     union all
     select * from {{ ref('int_exceptions__inventory_mismatch') }}
+    union all
+    select * from {{ ref('int_exceptions__stale_data') }}
+),
+
+-- Exception types computed from an extract that failed its freshness SLA.
+stale_types as (
+    select distinct exception_inputs.exception_type
+    from exception_inputs
+    inner join checks
+        on exception_inputs.system = checks.system
+        and exception_inputs.extract = checks.extract
+    where checks.check_name = 'freshness' and checks.status in ('warn', 'error')
 ),
 
 described as (
@@ -50,6 +70,7 @@ described as (
                     format_units('detected.exception_units'), "' apart, tolerance '",
                     format_units('detected.threshold_value'), "')'"
                 ]) }}
+            when detected.exception_type = 'stale_data' then detected.detail
         end as reason,
         case
             when detected.exception_type = 'projected_stockout'
@@ -69,11 +90,15 @@ described as (
                     "'Cycle count '", 'detected.sku', "' at '", 'detected.location_id',
                     "' and correct the ERP book'"
                 ]) }}
+            when detected.exception_type = 'stale_data'
+                then {{ dbt.concat(["'Fix the '", 'detected.subject_key',
+                    "' feed; exceptions computed from it are flagged low confidence'"]) }}
         end as recommended_action,
         case
             when detected.exception_type in ('projected_stockout', 'below_safety_stock')
                 then 'supply_planner'
             when detected.exception_type = 'inventory_mismatch' then 'inventory_control'
+            when detected.exception_type = 'stale_data' then 'data_engineering'
         end as owner_role,
         case
             when detected.exception_type = 'projected_stockout'
@@ -81,7 +106,7 @@ described as (
             when detected.exception_type = 'projected_stockout' then 'high'
             when detected.exception_type = 'inventory_mismatch'
                 and detected.exception_units > 0.1 * positions.physical_on_hand_units then 'medium'
-            when detected.exception_type = 'inventory_mismatch' then 'low'
+            when detected.exception_type in ('inventory_mismatch', 'stale_data') then 'low'
             else 'medium'
         end as severity,
         case
@@ -93,22 +118,24 @@ described as (
         detected.impact_value / (1 + detected.first_week_index) as priority_score,
         detected.exception_type = 'projected_stockout'
             and detected.impact_value >= run_context.escalation_impact as escalate_to_sop,
-        'high' as data_confidence
+        case when stale_types.exception_type is null then 'high' else 'low' end as data_confidence
     from detected
     cross join run_context
-    inner join sku_locations
+    left join sku_locations
         on detected.sku = sku_locations.sku
         and detected.location_id = sku_locations.location_id
-    inner join positions
+    left join positions
         on detected.sku = positions.sku
         and detected.location_id = positions.location_id
+    left join stale_types
+        on detected.exception_type = stale_types.exception_type
 ),
 
 final as (
     select
         run_context.as_of,
         {{ dbt.hash(dbt.concat([
-            'described.exception_type', "'|'", 'described.sku', "'|'", 'described.location_id',
+            'described.exception_type', "'|'", 'described.subject_key',
             "'|'", 'cast(described.occurrence as ' ~ dbt.type_string() ~ ')'
         ])) }} as exception_id,
         described.exception_type,
@@ -129,7 +156,7 @@ final as (
         described.priority_score,
         row_number() over (
             order by described.priority_score desc, described.exception_type,
-                described.sku, described.location_id, described.occurrence
+                described.subject_key, described.occurrence
         ) as priority_rank,
         described.threshold_name,
         described.threshold_value,

@@ -1,0 +1,73 @@
+-- BI contract: one row per extract and run (as_of): what was read, how fresh it is and what
+-- the checks said. Incremental: earlier as_of dates are kept; re-running an as_of replaces its rows.
+{{ config(materialized='incremental', unique_key=['as_of', 'system', 'extract'],
+          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+
+with run_context as (
+    select * from {{ ref('stg_pipeline__run_context') }}
+),
+
+loaded_files as (
+    select * from {{ ref('stg_pipeline__loaded_files') }}
+),
+
+checks as (
+    select * from {{ ref('stg_pipeline__extract_checks') }}
+),
+
+extracts as (
+    select distinct system, extract from loaded_files
+    union
+    select distinct system, extract from checks
+),
+
+file_totals as (
+    select
+        system,
+        extract,
+        count(case when is_read_by_run then 1 end) as files_read,
+        count(case when is_visible then 1 end) as files_visible,
+        max(case when is_visible then extracted_at end) as newest_extracted_at,
+        cast(sum(case when is_read_by_run then rows_read else 0 end) as {{ dbt.type_bigint() }}) as rows_read,
+        cast(sum(case when is_read_by_run then rows_loaded else 0 end) as {{ dbt.type_bigint() }}) as rows_loaded,
+        cast(sum(case when is_read_by_run then rows_rejected else 0 end) as {{ dbt.type_bigint() }}) as rows_rejected
+    from loaded_files
+    group by system, extract
+),
+
+freshness as (
+    select * from checks where check_name = 'freshness'
+),
+
+contract as (
+    select * from checks where check_name = 'contract'
+),
+
+final as (
+    select
+        run_context.as_of,
+        run_context.run_id,
+        extracts.system,
+        extracts.extract,
+        coalesce(file_totals.files_read, 0) as files_read,
+        coalesce(file_totals.files_visible, 0) as files_visible,
+        coalesce(freshness.newest_extracted_at, file_totals.newest_extracted_at) as newest_extracted_at,
+        freshness.newest_business_date,
+        coalesce(file_totals.rows_read, 0) as rows_read,
+        coalesce(file_totals.rows_loaded, 0) as rows_loaded,
+        coalesce(file_totals.rows_rejected, 0) as rows_rejected,
+        coalesce(freshness.status, 'not_checked') as freshness_status,
+        freshness.message as freshness_message,
+        coalesce(contract.status, 'not_checked') as check_status,
+        contract.message as check_message
+    from extracts
+    cross join run_context
+    left join file_totals
+        on extracts.system = file_totals.system and extracts.extract = file_totals.extract
+    left join freshness
+        on extracts.system = freshness.system and extracts.extract = freshness.extract
+    left join contract
+        on extracts.system = contract.system and extracts.extract = contract.extract
+)
+
+select * from final
