@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import shutil
 import sys
@@ -64,8 +65,8 @@ def _print_outputs(outcome) -> None:
     print(f"  warehouse (DuckDB, schema marts): {outcome.warehouse}")
     print(f"  published Parquet for BI:         {current.resolve()}")
     print("\nNext")
-    print(f"  open the exceptions:  duckdb -c \"select * from '{current}/exceptions.parquet' "
-          "order by priority_rank\"")
+    print(f"  query the exceptions: {Path(sys.executable).parent / 'python'} -c \"import duckdb; "
+          f"duckdb.sql(\\\"from '{current}/exceptions.parquet' order by priority_rank\\\").show()\"")
     print("  see lineage & checks: make ui   (Dagster UI on http://127.0.0.1:3000)")
 
 
@@ -73,20 +74,25 @@ def _run(args: argparse.Namespace) -> int:
     from soe_pipeline.runner import run_weekly_cycle
 
     print(f"Running the weekly S&OE cycle for as_of {args.as_of} on {args.landing}", file=sys.stderr)
+    # dbt's own log goes to a file; the terminal gets one line per step.
+    log_path = Path(args.warehouse).parent / "logs" / f"run_{dt.datetime.now():%Y%m%dT%H%M%S}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    outcome = run_weekly_cycle(
-        landing=args.landing,
-        warehouse=args.warehouse,
-        exports=args.exports,
-        as_of=args.as_of,
-        thresholds=dict(args.set or []),
-    )
+    with log_path.open("w") as log, contextlib.redirect_stdout(log):
+        outcome = run_weekly_cycle(
+            landing=args.landing,
+            warehouse=args.warehouse,
+            exports=args.exports,
+            as_of=args.as_of,
+            thresholds=dict(args.set or []),
+        )
     elapsed = time.monotonic() - started
     if not outcome.success:
         print(f"\nRun failed after {elapsed:.0f} s; previously published outputs are unchanged.",
               file=sys.stderr)
         for error in outcome.errors:
             print(f"  - {error}", file=sys.stderr)
+        print(f"dbt log: {log_path}", file=sys.stderr)
         return 1
     print(f"Run {outcome.run_id[:8]} finished in {elapsed:.0f} s", file=sys.stderr)
     _print_summary(outcome.exports)

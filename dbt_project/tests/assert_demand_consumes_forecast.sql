@@ -1,5 +1,6 @@
 -- A failure means open orders were added to the forecast instead of consuming it
 -- (demand must be max(forecast, open orders)).
+{{ config(meta={'dagster': {'ref': {'name': 'sku_location_projection'}}}) }}
 select *
 from {{ ref('sku_location_projection') }}
 where demand_units != greatest(forecast_units, open_order_units)

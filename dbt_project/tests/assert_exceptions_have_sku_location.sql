@@ -1,5 +1,6 @@
 -- A failure means an exception points at a SKU-location that sku_location_status does not
 -- know: BI could not drill into it.
+{{ config(meta={'dagster': {'ref': {'name': 'exceptions'}}}) }}
 select exceptions.*
 from {{ ref('exceptions') }} as exceptions
 left join {{ ref('sku_location_status') }} as status

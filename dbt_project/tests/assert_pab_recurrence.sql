@@ -1,5 +1,6 @@
 -- A failure means the projection broke PAB_w = PAB_(w-1) + receipts_w - demand_w (with
 -- PAB_(-1) = usable on-hand): every number downstream would be wrong.
+{{ config(meta={'dagster': {'ref': {'name': 'sku_location_projection'}}}) }}
 with projection as (
     select * from {{ ref('sku_location_projection') }}
 ),

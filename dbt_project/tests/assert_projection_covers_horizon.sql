@@ -1,5 +1,6 @@
 -- A failure means a SKU-location is missing from the projection or has a week missing or
 -- extra: it would be silently left out of exceptions.
+{{ config(meta={'dagster': {'ref': {'name': 'sku_location_projection'}}}) }}
 with projection as (
     select * from {{ ref('sku_location_projection') }}
 ),

@@ -1,5 +1,6 @@
 -- A failure means a projected_stockout exception covers a week whose projected balance is
 -- not negative, or a negative week is not covered by any stockout exception.
+{{ config(meta={'dagster': {'ref': {'name': 'exceptions'}}}) }}
 with projection as (
     select * from {{ ref('sku_location_projection') }}
 ),
