@@ -44,6 +44,12 @@ def _print_summary(exports: Path, limit: int = 10) -> None:
         "group by all order by 3 desc",
         [exceptions],
     ).fetchall()
+    health = con.execute(
+        "select system || '/' || extract, freshness_status, freshness_message, check_status, "
+        "check_message from read_parquet(?) where freshness_status in ('warn', 'error') "
+        "or check_status in ('warn', 'error') order by 1",
+        [str(current / "data_health.parquet")],
+    ).fetchall()
     top = con.execute(
         "select priority_rank, severity, exception_type, location_id, sku, reason "
         "from read_parquet(?) order by priority_rank limit ?",
@@ -53,6 +59,13 @@ def _print_summary(exports: Path, limit: int = 10) -> None:
     print(f"\n{total} open exceptions")
     for exception_type, count, impact in by_type:
         print(f"  {exception_type:<22} {count:>6}   impact {impact:>14,.0f}")
+    if health:
+        print("\nData health (details in marts.data_health):")
+        for extract, freshness, freshness_message, check, check_message in health:
+            if freshness in ("warn", "error"):
+                print(f"  [{freshness}] {freshness_message or extract}")
+            if check in ("warn", "error"):
+                print(f"  [{check}] {check_message or extract}")
     if top:
         print(f"\nTop {len(top)} by priority:")
         for rank, severity, exception_type, location_id, sku, reason in top:

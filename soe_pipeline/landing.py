@@ -70,6 +70,14 @@ class LoadReport:
     rows_rejected: int = 0
     newest_extracted_at: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
+    reject_example: str | None = None  # the first rejected row: rule, file and values
+
+    def summary(self) -> str:
+        text = (
+            f"{len(self.files_loaded)} new of {self.files_found} files, "
+            f"{self.rows_loaded} rows loaded, {self.rows_rejected} rejected"
+        )
+        return f"{text}, e.g. {self.reject_example}" if self.reject_example else text
 
 
 def parse_file_name(path: Path, contract: Contract) -> LandingFile:
@@ -119,6 +127,10 @@ def _header(file: LandingFile, con: duckdb.DuckDBPyConnection) -> list[str]:
 def check_header(file: LandingFile, contract: Contract, con: duckdb.DuckDBPyConnection) -> list[str]:
     """The file's header; raises LandingError when contract columns are missing."""
     header = _header(file, con)
+    if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+        raise LandingError(
+            file.path, "wrong delimiter", f"header {header[0][:80]!r} is not comma-separated"
+        )
     missing = [c for c in contract.column_names if c not in header]
     if missing:
         extra = [c for c in header if c not in contract.column_names]
@@ -343,6 +355,8 @@ def load_extract(
             report.rows_read += read
             report.rows_loaded += good
         report.rows_rejected = report.rows_read - report.rows_loaded
+        if report.rows_rejected:
+            report.reject_example = _first_reject(con, contract)
         report.newest_extracted_at = max(f.extracted_at for f in new_files)
         for table in ("_stage", "_with_lineage", "_checked", "_accepted"):
             con.execute(f"drop table {table}")
@@ -351,6 +365,20 @@ def load_extract(
         con.execute("rollback")
         raise
     return report
+
+
+def _row_text(contract: Contract) -> str:
+    """SQL rendering a staged row's contract values as a CSV-like line, for messages."""
+    values = ", ".join(f"coalesce({c}, '')" for c in contract.column_names)
+    return f"concat_ws(',', {values})"
+
+
+def _first_reject(con: duckdb.DuckDBPyConnection, contract: Contract) -> str:
+    reason, source_file, row = con.execute(
+        f"select _reject_reason, _source_file, {_row_text(contract)} from _checked "
+        "where _reject_reason is not null order by _source_file limit 1"
+    ).fetchall()[0]
+    return f"{reason!r} in {source_file}: [{row}]"
 
 
 def _check_batch(
@@ -369,8 +397,7 @@ def _check_batch(
                                "must be the full picture, so it would wipe every row")
         if read and (read - good) / read > MAX_REJECTED_SHARE:
             reason, example = con.execute(
-                "select _reject_reason, "
-                f"concat_ws(',', {', '.join(f'coalesce({c}, chr(39)||chr(39))' for c in contract.column_names)}) "
+                f"select _reject_reason, {_row_text(contract)} "
                 "from _checked where _source_file = ? and _reject_reason is not null limit 1",
                 [name],
             ).fetchall()[0]

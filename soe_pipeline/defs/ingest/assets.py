@@ -73,15 +73,17 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                               **error.metadata},
                 )
                 return
-            summary = (
-                f"{len(report.files_loaded)} new of {report.files_found} files, "
-                f"{report.rows_loaded} rows loaded, {report.rows_rejected} rejected"
-            )
+            summary = report.summary()
+            # Rejected rows do not block (good rows go on) but are reported as a warning.
             record_check(con, as_of=run["as_of"], run_id=context.run_id, system=contract.system,
-                         extract=contract.extract, check_name=CONTRACT_CHECK, status="pass",
+                         extract=contract.extract, check_name=CONTRACT_CHECK,
+                         status="warn" if report.rows_rejected else "pass",
+                         rule="row rules" if report.rows_rejected else None,
                          message=f"{contract.system}/{contract.extract}: {summary}")
         for warning in report.warnings:
             context.log.warning(warning)
+        if report.rows_rejected:
+            context.log.warning(f"{contract.name}: {summary}")
         context.log.info(f"{contract.name}: {summary}")
         counts = {
             "files_found": report.files_found,
@@ -98,7 +100,13 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 "rejected_table": f"{RAW_SCHEMA}.{contract.name}__rejected",
             }
         )
-        yield dg.AssetCheckResult(check_name=CONTRACT_CHECK, passed=True, metadata=counts)
+        yield dg.AssetCheckResult(
+            check_name=CONTRACT_CHECK,
+            passed=not report.rows_rejected,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=summary,
+            metadata=counts,
+        )
 
     return ingest
 
