@@ -19,10 +19,10 @@ AS_OF_TAG = "soe/as_of"
 TRIGGER_TAG = "soe/trigger"
 
 # What POS and WMS feed: their ingestion, the run context, and everything downstream of them
-# (every dbt model reads the run context, so all staging, reconciled and mart models, and the
-# published exports). ERP ingestion is left out: the daily refresh works against the last
-# ERP picture the weekly cycle loaded.
-DAILY_SENSING_SELECTION = dg.AssetSelection.groups("pos", "wms", "pipeline").downstream()
+# (every dbt model reads the run context, so all staging, reconciled and mart models, their
+# seeds, and the published exports): the whole graph but ERP ingestion. The daily refresh
+# works against the last ERP picture the weekly cycle loaded.
+DAILY_SENSING_SELECTION = dg.AssetSelection.all() - dg.AssetSelection.groups("erp")
 
 daily_sensing_refresh = dg.define_asset_job(
     "daily_sensing_refresh",
