@@ -7,7 +7,8 @@ PYTHON ?= python3
 export PATH := $(BIN):$(PATH)
 # Great Expectations phones home unless told not to; there is no network here.
 export GX_ANALYTICS_ENABLED := false
-export DAGSTER_HOME ?= $(abspath .soe/dagster_home)
+# The UI's instance (run history); tests and `soe run` use ephemeral instances.
+UI_DAGSTER_HOME ?= $(abspath .soe/dagster_home)
 
 .PHONY: install demo test ui bench lint
 
@@ -27,9 +28,9 @@ test: install
 
 # The Dagster UI on the same definitions, bound to localhost, on the demo data.
 ui: install
-	mkdir -p $(DAGSTER_HOME)
-	cp assets/dagster/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	mkdir -p $(UI_DAGSTER_HOME)
+	cp assets/dagster/dagster.yaml $(UI_DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(UI_DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: install
 	$(BIN)/ruff check soe_pipeline tests
