@@ -1,5 +1,6 @@
 """The Dagster definitions the UI loads: they validate, and lineage runs from landing to BI."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,12 @@ from soe_pipeline.contracts import load_contracts
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_dagster_definitions_validate():
+def test_dagster_definitions_validate(tmp_path):
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
