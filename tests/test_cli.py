@@ -18,7 +18,7 @@ def test_run_prints_summary_and_output_locations(tmp_path, capsys):
                  "--as-of", TWO_SKU_AS_OF.isoformat()])
     out = capsys.readouterr().out
     assert code == 0
-    assert "5 open exceptions" in out
+    assert "7 open exceptions" in out
     assert "1. [high] projected_stockout: ST1 runs out of B in week 2026-W05" in out
     assert str(tmp_path / "wh.duckdb") in out
     assert (tmp_path / "exports" / "current" / "exceptions.parquet").exists()

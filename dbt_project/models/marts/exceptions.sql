@@ -26,6 +26,14 @@ detected as (
     union all
     select * from {{ ref('int_exceptions__inventory_mismatch') }}
     union all
+    select * from {{ ref('int_exceptions__excess_inventory') }}
+    union all
+    select * from {{ ref('int_exceptions__expiry_risk') }}
+    union all
+    select * from {{ ref('int_exceptions__late_supply') }}
+    union all
+    select * from {{ ref('int_exceptions__schedule_miss') }}
+    union all
     select * from {{ ref('int_exceptions__stale_data') }}
 ),
 
@@ -71,6 +79,8 @@ described as (
                     format_units('detected.threshold_value'), "')'"
                 ]) }}
             when detected.exception_type = 'stale_data' then detected.detail
+            else {{ dbt.concat(['detected.location_id', "' '", 'detected.sku', "': '", 'detected.detail',
+                "', '", format_units('detected.impact_value'), "' " ~ currency ~ "'"]) }}
         end as reason,
         case
             when detected.exception_type = 'projected_stockout'
@@ -93,12 +103,25 @@ described as (
             when detected.exception_type = 'stale_data'
                 then {{ dbt.concat(["'Fix the '", 'detected.subject_key',
                     "' feed; exceptions computed from it are flagged low confidence'"]) }}
+            when detected.exception_type = 'excess_inventory'
+                then {{ dbt.concat(["'Stop or defer supply and offer '", format_units('detected.exception_units'),
+                    "' units as a transfer donor'"]) }}
+            when detected.exception_type = 'expiry_risk'
+                then {{ dbt.concat(["'Transfer or promote '", format_units('detected.exception_units'),
+                    "' units before they expire'"]) }}
+            when detected.exception_type = 'late_supply'
+                then 'Expedite with the supplier or plant, or re-source'
+            when detected.exception_type = 'schedule_miss'
+                then 'Reprioritise the production schedule to recover the shortfall'
         end as recommended_action,
         case
             when detected.exception_type in ('projected_stockout', 'below_safety_stock')
                 then 'supply_planner'
             when detected.exception_type = 'inventory_mismatch' then 'inventory_control'
             when detected.exception_type = 'stale_data' then 'data_engineering'
+            when detected.exception_type in ('excess_inventory', 'expiry_risk') then 'inventory_planner'
+            when detected.exception_type = 'late_supply' then 'buyer'
+            when detected.exception_type = 'schedule_miss' then 'production_scheduler'
         end as owner_role,
         case
             when detected.exception_type = 'projected_stockout'
@@ -107,6 +130,8 @@ described as (
             when detected.exception_type = 'inventory_mismatch'
                 and detected.exception_units > 0.1 * positions.physical_on_hand_units then 'medium'
             when detected.exception_type in ('inventory_mismatch', 'stale_data') then 'low'
+            when detected.exception_type = 'late_supply' and detected.impact_value > 0 then 'high'
+            when detected.exception_type = 'excess_inventory' then 'low'
             else 'medium'
         end as severity,
         case
