@@ -35,7 +35,8 @@ def test_lineage_runs_from_each_extract_to_the_published_exports():
         assert extract in graph.get(staging).parent_keys, contract.name
     published = graph.get(dg.AssetKey(["publish", "bi_exports"]))
     assert {k.path[-1] for k in published.parent_keys} == {
-        "data_health", "exceptions", "sku_location_projection", "sku_location_status",
+        "data_health", "exception_history", "exceptions", "sku_location_projection",
+        "sku_location_status",
     }
     assert dg.AssetKey(["pipeline", "run_context"]) in graph.get(
         dg.AssetKey(["staging", "stg_pipeline__run_context"])
