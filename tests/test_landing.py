@@ -183,3 +183,19 @@ def test_a_validator_can_block_the_batch_and_nothing_is_kept(tmp_path, con):
         load_extract(con, get_contract("erp", "items"), landing, validate=refuse_duplicates)
     assert con.execute("select count(*) from raw.erp__items").fetchall() == [(0,)]
     assert con.execute("select count(*) from raw._loaded_files").fetchall() == [(0,)]
+
+
+def test_the_suite_gate_refuses_what_the_contract_forbids_even_past_the_row_rules(con):
+    from soe_pipeline.quality.gate import suite_validator
+
+    contract = get_contract("erp", "items")
+    con.execute(
+        "create table batch as select 'A' as sku, 'x' as description, 'F1' as product_family, "
+        "1.0 as unit_cost, 2.0 as unit_price, cast(null as bigint) as shelf_life_days, "
+        "'retired' as status, 'erp/items/items_20260107T020000Z.csv' as _source_file, "
+        "timestamp '2026-01-07 02:00:00' as _extracted_at, timestamp '2026-01-07 03:00:00' as _loaded_at"
+    )
+    with pytest.raises(LandingError) as error:
+        suite_validator(contract, as_of=dt.date(2026, 1, 7))(con, "batch")
+    assert error.value.rule == "contract suite: allowed(status)"
+    assert "retired" in error.value.detail
