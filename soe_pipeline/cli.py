@@ -3,6 +3,7 @@
     soe demo                      built-in demo extracts -> full weekly cycle -> top exceptions
     soe generate --out DIR        synthetic extracts with planted disruptions + ground truth
     soe run --landing DIR --warehouse PATH --as-of DATE [--exports DIR]
+    soe rollback --exports DIR [--to RUN_LABEL]   point BI back at an earlier published run
 """
 
 from __future__ import annotations
@@ -149,6 +150,30 @@ def _demo(args: argparse.Namespace) -> int:
     return _run(args)
 
 
+def _rollback(args: argparse.Namespace) -> int:
+    from soe_pipeline.publish import RollbackError, published_runs, rollback
+
+    try:
+        result = rollback(args.exports, to=args.to)
+    except RollbackError as error:
+        print(f"soe rollback: {error}", file=sys.stderr)
+        _print_kept_runs(published_runs(args.exports), file=sys.stderr)
+        return 2
+    print(f"{args.exports / 'current'} switched from {result.from_label} to {result.to_label}")
+    _print_kept_runs(result.runs)
+    return 0
+
+
+def _print_kept_runs(runs, file=None) -> None:
+    print("Kept runs (newest publication first):", file=file)
+    for run in runs:
+        marks = ", ".join(m for m, on in (("current", run.is_current), ("rolled back", run.withdrawn)) if on)
+        print(f"  {'*' if run.is_current else ' '} {run.label:<32} published {run.published_at[:19]}"
+              f"{f'   ({marks})' if marks else ''}", file=file)
+    if not runs:
+        print("  (none)", file=file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soe", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", type=_threshold, action="append", metavar="NAME=VALUE",
                      help="override a threshold of assets/thresholds.yml for this run")
     run.set_defaults(handler=_run)
+
+    rollback = commands.add_parser("rollback", help="switch <exports>/current back to an earlier run")
+    rollback.add_argument("--exports", type=Path, required=True, help="the exports folder of `soe run`")
+    rollback.add_argument("--to", metavar="RUN_LABEL", default=None,
+                          help="a kept run (<as_of>__<run>); default: the run published before current")
+    rollback.set_defaults(handler=_rollback)
     return parser
 
 

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from soe_pipeline.defs.policies import apply_output_policies
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return apply_output_policies(dg.load_from_defs_folder(path_within_project=Path(__file__).parent))

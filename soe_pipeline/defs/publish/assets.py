@@ -7,12 +7,17 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
 from soe_pipeline.defs.resources import ExportsFolder
-from soe_pipeline.defs.transform.assets import soe_dbt_models
+from soe_pipeline.defs.transform import assets as transform_assets
 from soe_pipeline.defs.transform.project import mart_model_names
 from soe_pipeline.publish import publish_tables
 from soe_pipeline.warehouse import read_run_context
 
-MART_KEYS = {name: get_asset_key_for_model([soe_dbt_models], name) for name in mart_model_names()}
+# The dbt assets are reached through their module, not imported by name: a second module-level
+# binding would make the defs loader collect them twice (see defs/policies.py).
+MART_KEYS = {
+    name: get_asset_key_for_model([transform_assets.soe_dbt_models], name)
+    for name in mart_model_names()
+}
 
 
 @dg.asset(
@@ -20,8 +25,10 @@ MART_KEYS = {name: get_asset_key_for_model([soe_dbt_models], name) for name in m
     group_name="publish",
     deps=list(MART_KEYS.values()),
     kinds={"parquet"},
-    description="Every mart (schema marts) as Parquet under <exports>/runs/<as_of>__<run>/, "
-    "then <exports>/current switched to it atomically. Grain: one file per mart per run.",
+    description="Every mart (schema marts) as Parquet under <exports>/runs/<as_of>__<run>/ "
+    "(each row tagged with published_run_label), the same tables in a read-only serving.duckdb, "
+    "and manifest.json (row counts, sha256 per file); then <exports>/current switched to it "
+    "atomically. Grain: one file per mart per run.",
 )
 def bi_exports(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, exports: ExportsFolder
@@ -40,8 +47,9 @@ def bi_exports(
     context.log.info(f"published {publication.row_counts} to {publication.run_dir}")
     return dg.MaterializeResult(
         metadata={
-            "run_dir": str(publication.run_dir),
-            "current": str(publication.current),
+            "run_label": publication.run_label,
+            "run_dir": dg.MetadataValue.path(str(publication.run_dir)),
+            "current": dg.MetadataValue.path(str(publication.current)),
             **{f"rows_{table}": count for table, count in publication.row_counts.items()},
         }
     )
