@@ -32,5 +32,10 @@ ui: install
 	cp assets/dagster/dagster.yaml $(UI_DAGSTER_HOME)/dagster.yaml
 	DAGSTER_HOME=$(UI_DAGSTER_HOME) $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# Scale benchmark (benchmarks/README.md): TIER=demo|medium|large.
+TIER ?= demo
+bench: install
+	$(BIN)/python benchmarks/run_benchmark.py --tier $(TIER)
+
 lint: install
 	$(BIN)/ruff check soe_pipeline tests
