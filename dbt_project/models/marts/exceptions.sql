@@ -80,7 +80,7 @@ described as (
                 ]) }}
             when detected.exception_type = 'stale_data' then detected.detail
             else {{ dbt.concat(['detected.location_id', "' '", 'detected.sku', "': '", 'detected.detail',
-                "', '", format_units('detected.impact_value'), "' " ~ currency ~ "'"]) }}
+                "' (impact '", format_units('detected.impact_value'), "' " ~ currency ~ ")'"]) }}
         end as reason,
         case
             when detected.exception_type = 'projected_stockout'
