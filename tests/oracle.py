@@ -271,7 +271,11 @@ class OracleResult:
         return float(row["safety_stock_units"].iloc[0])
 
 
-def run_oracle(landing: Path, as_of: dt.date) -> OracleResult:
+def run_oracle(
+    landing: Path, as_of: dt.date, sensed: pd.DataFrame | None = None
+) -> OracleResult:
+    """`sensed` (sku, location_id, week_index, sensed_units): the sensed forecast that replaces
+    the plan in the weeks it covers (a model's output, so it is an input here, not recomputed)."""
     limits = thresholds()
     read = lambda system, extract: read_extract(landing, system, extract, as_of)  # noqa: E731
     week0 = week0_of(as_of)
@@ -321,9 +325,16 @@ def run_oracle(landing: Path, as_of: dt.date) -> OracleResult:
     )
     for column in ("plan_units", "open_order_units", "receipts_units"):
         projection[column] = projection[column].fillna(0.0)
-    # demand_w = max(forecast_w, open orders_w); the forecast is the committed plan here.
+    # demand_w = max(forecast_w, open orders_w); the forecast is the sensed forecast where
+    # there is one, else the committed plan.
+    projection["forecast_units"] = projection["plan_units"]
+    if sensed is not None:
+        projection = projection.merge(
+            sensed[[*SL_KEY, "week_index", "sensed_units"]], on=[*SL_KEY, "week_index"], how="left"
+        )
+        projection["forecast_units"] = projection["sensed_units"].fillna(projection["plan_units"])
     projection["demand_units"] = np.maximum(
-        projection["plan_units"], projection["open_order_units"]
+        projection["forecast_units"], projection["open_order_units"]
     )
     projection = projection.sort_values([*SL_KEY, "week_index"]).reset_index(drop=True)
     # PAB_-1 = usable on-hand; PAB_w = PAB_(w-1) + receipts_w - demand_w.

@@ -17,7 +17,7 @@ import numpy as np
 
 from soe_pipeline.simulate.network import DC, PLANT, STORE, DemandModel, Network
 from soe_pipeline.simulate.scenario import DISRUPTION_KINDS
-from soe_pipeline.simulate.supply import SupplyPlan
+from soe_pipeline.simulate.supply import MIN_BUFFER_UNITS, SupplyPlan
 from soe_pipeline.simulate.timeline import Timeline
 
 MARGIN = 0.5
@@ -76,8 +76,10 @@ class Planter:
             "stockout_uncoverable": not_plant & (weekly >= 6),
             "stockout_transfer_coverable": not_plant & (weekly >= 6),
             "below_safety_stock": weekly >= 6,
-            "demand_spike": not_plant & (weekly >= 10),
-            "demand_drop": not_plant & (weekly >= 10) & ~perishable,
+            # Shifts worth a planner's attention: enough volume that a 6-week shift stands out
+            # of the weekly noise (docs/semantics.md, demand_shift).
+            "demand_spike": not_plant & (weekly >= 20),
+            "demand_drop": not_plant & (weekly >= 20) & ~perishable,
             "supplier_delay_slipped": (sl_kind == DC) & (weekly >= 5),
             "supplier_delay_past_due": (sl_kind == DC) & (weekly >= 5),
             "stock_record_mismatch": weekly >= 8,
@@ -145,7 +147,7 @@ class Planter:
         plan, weekly = self.plan, self.weekly[sl]
         if safety_stock is not None:
             plan.safety_stock[sl] = safety_stock
-        plan.floor[sl] = plan.safety_stock[sl] + max(buffer_weeks * weekly, 1.0)
+        plan.floor[sl] = plan.safety_stock[sl] + max(buffer_weeks * weekly, MIN_BUFFER_UNITS)
         plan.target[sl] = plan.floor[sl] + plan.cycle_weeks[sl] * weekly
         plan.usable[sl] = math.ceil(
             plan.floor[sl] + self.rng.uniform(0.2, 1.0) * plan.cycle_weeks[sl] * weekly

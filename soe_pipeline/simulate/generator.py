@@ -6,6 +6,7 @@ Layout written under `out_dir`:
     landing/<system>/<extract>/<extract>_<YYYYMMDD>T<HHMMSS>Z.csv|parquet
     ground_truth.csv   one row per exception a disruption must (planted) or also (incidental) cause
     disruptions.csv    every SKU-location a disruption touches (target, donor)
+    future_demand.csv  what will sell in horizon weeks 0-12 (to score sensed forecasts)
     scenario.json      the parameters and counts of the run
 
 Snapshot extracts are extracted once, on as_of at 02:00Z. Event extracts (POS daily sales,
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -72,6 +74,7 @@ class GenerationResult:
     ground_truth_path: Path
     disruptions_path: Path
     scenario_path: Path
+    future_demand_path: Path
     as_of: dt.date
     scale: str
     seed: int
@@ -171,6 +174,8 @@ def generate(
     _write_csv(ground_truth_path, GROUND_TRUTH_COLUMNS, truth)
     disruptions_path = out / "disruptions.csv"
     _write_csv(disruptions_path, DISRUPTION_COLUMNS, touched)
+    future_demand_path = out / "future_demand.csv"
+    _future_demand(sim, streams).to_csv(future_demand_path, index=False, float_format="%.4f")
     rows = {name.replace("__", "/"): count for name, count in sorted(writer.rows.items())}
     files = {name.replace("__", "/"): count for name, count in sorted(writer.files.items())}
     scenario_path = out / "scenario.json"
@@ -200,6 +205,7 @@ def generate(
         ground_truth_path=ground_truth_path,
         disruptions_path=disruptions_path,
         scenario_path=scenario_path,
+        future_demand_path=future_demand_path,
         as_of=as_of,
         scale=scenario.scale,
         seed=int(seed),
@@ -532,6 +538,36 @@ def _write_sales_orders(writer, network, sales, history, at) -> None:
             "status": np.concatenate([past["status"], sales.status]).astype(str),
         },
         at,
+    )
+
+
+FUTURE_WEEKS = 13
+
+
+def _future_demand(sim: _Simulation, streams: _Streams) -> pd.DataFrame:
+    """What will actually sell in horizon weeks 0..12 (weekly, per SKU-location), drawn by the
+    same demand process as the history (planted shifts persist): the yardstick for scoring
+    sensed forecasts. `expected_units` is the noise-free mean, `actual_units` one draw."""
+    net, model, tl = sim.world.network, sim.model, sim.world.timeline
+    rows = np.arange(net.n_sl)
+    expected = np.zeros((net.n_sl, FUTURE_WEEKS))
+    actual = np.zeros((net.n_sl, FUTURE_WEEKS))
+    for week in range(FUTURE_WEEKS):
+        for day in range(tl.week_start(week), tl.week_start(week) + 7):
+            mean = model.actual_mean(day, rows)
+            expected[:, week] += mean
+            actual[:, week] += model.draw(mean, rows, streams("future", day))
+    return pd.DataFrame(
+        {
+            "sku": np.repeat(net.sku_id[net.sl_sku], FUTURE_WEEKS),
+            "location_id": np.repeat(net.loc_id[net.sl_loc], FUTURE_WEEKS),
+            "week_index": np.tile(np.arange(FUTURE_WEEKS), net.n_sl),
+            "week_start": np.tile(
+                [to_date(tl.week_start(w)).isoformat() for w in range(FUTURE_WEEKS)], net.n_sl
+            ),
+            "expected_units": expected.ravel(),
+            "actual_units": actual.ravel(),
+        }
     )
 
 

@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 from soe_pipeline.simulate.network import DC, PLANT, STORE, Network
 from soe_pipeline.simulate.timeline import Timeline
 
+MIN_BUFFER_UNITS = 3.0
+
 SIM_WEEKS = 16  # planned beyond the 13-week horizon so open orders exist past it too
 
 
@@ -47,7 +49,9 @@ def base_plan(network: Network, demand: np.ndarray, rng: np.random.Generator) ->
     weekly = demand[:, :13].mean(axis=1)
     safety_stock = np.maximum(1, np.round(rng.uniform(0.8, 2.0, n) * weekly)).astype(np.int64)
     cycle = np.select([weekly >= 20, weekly >= 5], [1, 2], 3)
-    floor = safety_stock + np.maximum(1.5 * weekly, 1.0)
+    # At least MIN_BUFFER_UNITS above safety stock, so a sensed forecast that reads a slow,
+    # noisy series a unit or two high does not push a healthy SKU-location below it.
+    floor = safety_stock + np.maximum(1.5 * weekly, MIN_BUFFER_UNITS)
     target = floor + cycle * weekly
     usable = np.ceil(floor + rng.uniform(0.2, 1.0, n) * cycle * weekly)
     lead_time = np.select(

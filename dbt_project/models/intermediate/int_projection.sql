@@ -1,6 +1,7 @@
 -- Weekly projection per SKU-location over the horizon: plan, open orders, demand used
 -- (orders consume the forecast), receipts and the projected available balance
--- PAB_w = PAB_(w-1) + receipts_w - demand_w, starting from usable on-hand.
+-- PAB_w = PAB_(w-1) + receipts_w - demand_w, starting from usable on-hand. The forecast is
+-- the sensed forecast inside the sensing horizon (weeks < sensing_weeks) and the plan beyond.
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
 ),
@@ -17,7 +18,8 @@ horizon_weeks as (
     select
         week_indexes.week_index,
         cast({{ dbt.dateadd('day', '7 * week_indexes.week_index', 'run_context.week0_start') }} as date)
-            as week_start
+            as week_start,
+        week_indexes.week_index < run_context.sensing_weeks as is_sensed_week
     from ({{ horizon_week_indexes() }}) as week_indexes
     cross join run_context
 ),
@@ -26,6 +28,11 @@ plan as (
     select sku, location_id, week_start, sum(plan_units) as plan_units
     from {{ ref('int_committed_plan') }}
     group by sku, location_id, week_start
+),
+
+sensed as (
+    select sku, location_id, week_index, sensed_units
+    from {{ ref('int_demand_sensing') }}
 ),
 
 open_orders as (
@@ -57,8 +64,12 @@ weekly as (
         horizon_weeks.week_start,
         sku_locations.safety_stock_units,
         coalesce(plan.plan_units, 0) as plan_units,
-        cast(null as double) as sensed_units,
-        coalesce(plan.plan_units, 0) as forecast_units,
+        case when horizon_weeks.is_sensed_week then sensed.sensed_units end as sensed_units,
+        coalesce(
+            case when horizon_weeks.is_sensed_week then sensed.sensed_units end,
+            plan.plan_units,
+            0
+        ) as forecast_units,
         coalesce(open_orders.open_order_units, 0) as open_order_units,
         coalesce(supply.receipts_units, 0) as receipts_units,
         coalesce(supply.purchase_order_units, 0) as purchase_order_units,
@@ -74,6 +85,10 @@ weekly as (
         on sku_locations.sku = plan.sku
         and sku_locations.location_id = plan.location_id
         and horizon_weeks.week_start = plan.week_start
+    left join sensed
+        on sku_locations.sku = sensed.sku
+        and sku_locations.location_id = sensed.location_id
+        and horizon_weeks.week_index = sensed.week_index
     left join open_orders
         on sku_locations.sku = open_orders.sku
         and sku_locations.location_id = open_orders.location_id

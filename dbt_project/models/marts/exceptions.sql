@@ -21,6 +21,10 @@ exception_inputs as (
     select * from {{ ref('exception_inputs') }}
 ),
 
+exception_actions as (
+    select * from {{ ref('int_exception_actions') }}
+),
+
 detected as (
     select * from {{ ref('int_exceptions__projection') }}
     union all
@@ -34,6 +38,8 @@ detected as (
     union all
     select * from {{ ref('int_exceptions__schedule_miss') }}
     union all
+    select * from {{ ref('int_exceptions__demand_shift') }}
+    union all
     select * from {{ ref('int_exceptions__stale_data') }}
 ),
 
@@ -45,6 +51,14 @@ stale_types as (
         on exception_inputs.system = checks.system
         and exception_inputs.extract = checks.extract
     where checks.check_name = 'freshness' and checks.status in ('warn', 'error')
+),
+
+identified as (
+    select
+        {{ exception_id('detected.exception_type', 'detected.subject_key', 'detected.occurrence') }}
+            as exception_id,
+        detected.*
+    from detected
 ),
 
 described as (
@@ -83,6 +97,7 @@ described as (
                 "' (impact '", format_units('detected.impact_value'), "' " ~ currency ~ ")'"]) }}
         end as reason,
         case
+            when exception_actions.recommended_action <> '' then exception_actions.recommended_action
             when detected.exception_type = 'projected_stockout'
                 then {{ dbt.concat([
                     "'Cover '", format_units('detected.exception_units'),
@@ -113,6 +128,8 @@ described as (
                 then 'Expedite with the supplier or plant, or re-source'
             when detected.exception_type = 'schedule_miss'
                 then 'Reprioritise the production schedule to recover the shortfall'
+            when detected.exception_type = 'demand_shift'
+                then 'Review the demand plan for the coming weeks; feed it to S&OP if it persists'
         end as recommended_action,
         case
             when detected.exception_type in ('projected_stockout', 'below_safety_stock')
@@ -122,6 +139,7 @@ described as (
             when detected.exception_type in ('excess_inventory', 'expiry_risk') then 'inventory_planner'
             when detected.exception_type = 'late_supply' then 'buyer'
             when detected.exception_type = 'schedule_miss' then 'production_scheduler'
+            when detected.exception_type = 'demand_shift' then 'demand_planner'
         end as owner_role,
         case
             when detected.exception_type = 'projected_stockout'
@@ -141,11 +159,20 @@ described as (
         end as urgency,
         -- Impact discounted by the weeks until the problem hits: sooner outranks later.
         detected.impact_value / (1 + detected.first_week_index) as priority_score,
-        detected.exception_type = 'projected_stockout'
-            and detected.impact_value >= run_context.escalation_impact as escalate_to_sop,
+        -- S&OP gets what the coordinated actions cannot cover inside the time fence, and any
+        -- shortage whose impact reaches the escalation threshold even if it is covered.
+        coalesce(exception_actions.escalate_to_sop, false)
+            or (
+                detected.exception_type in ('projected_stockout', 'below_safety_stock')
+                and detected.impact_value >= run_context.escalation_impact
+            ) as escalate_to_sop,
+        exception_actions.covered_units,
+        exception_actions.residual_shortage_units,
         case when stale_types.exception_type is null then 'high' else 'low' end as data_confidence
-    from detected
+    from identified as detected
     cross join run_context
+    left join exception_actions
+        on detected.exception_id = exception_actions.exception_id
     left join sku_locations
         on detected.sku = sku_locations.sku
         and detected.location_id = sku_locations.location_id
@@ -159,10 +186,7 @@ described as (
 final as (
     select
         run_context.as_of,
-        {{ dbt.hash(dbt.concat([
-            'described.exception_type', "'|'", 'described.subject_key',
-            "'|'", 'cast(described.occurrence as ' ~ dbt.type_string() ~ ')'
-        ])) }} as exception_id,
+        described.exception_id,
         described.exception_type,
         described.sku,
         described.location_id,
@@ -190,6 +214,8 @@ final as (
         described.recommended_action,
         described.owner_role,
         described.escalate_to_sop,
+        described.covered_units,
+        described.residual_shortage_units,
         described.data_confidence
     from described
     cross join run_context

@@ -1,0 +1,15 @@
+"""Recommended transfers, expedites and escalations for this run's shortages, coordinated
+across the network (soe_pipeline.actions): one row per action."""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from soe_pipeline.dbt_models import action_plan
+
+    return action_plan(
+        run_context=dbt.ref("stg_pipeline__run_context").df(),
+        projection=dbt.ref("int_projection").df(),
+        sku_locations=dbt.ref("int_sku_locations").df(),
+        open_supply=dbt.ref("int_open_supply").df(),
+        shortages=dbt.ref("int_shortages").df(),
+    ).actions

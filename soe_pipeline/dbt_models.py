@@ -1,0 +1,73 @@
+"""The bodies of the dbt Python models (dbt_project/models/**/*.py).
+
+dbt-duckdb runs Python models inside `dbt build`, on the build's own DuckDB connection, so
+demand sensing and recommended actions sit in the same lineage as the SQL models around them
+without a second dbt invocation. The model files only call these functions; the logic lives
+in soe_pipeline.sensing and soe_pipeline.actions, which know nothing about dbt.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+SERIES_KEY = ["sku", "location_id"]
+
+
+def demand_sensing(
+    run_context: pd.DataFrame,
+    sku_locations: pd.DataFrame,
+    actuals: pd.DataFrame,
+    plan: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per SKU-location x sensing week: the sensed forecast, and on every row the
+    method, parameters and explanation of that SKU-location's forecast."""
+    from soe_pipeline.sensing import SensingSettings, sense
+
+    run_context = run_context.iloc[0]
+    series = sku_locations[SERIES_KEY + ["product_family", "region"]]
+    plan = plan[SERIES_KEY + ["week_start", "plan_units"]]
+    settings = SensingSettings(horizon_weeks=max(1, int(run_context["sensing_weeks"])))
+    week0_start = pd.Timestamp(run_context["week0_start"]).date()
+    result = sense(actuals, series, plan, week0_start, settings)
+
+    group_columns = [c for c in result.groups.columns if c not in ("product_family", "region")]
+    groups = result.groups.rename(columns={c: f"season_{c}" for c in group_columns})
+    groups = groups.drop(columns=["season_model"], errors="ignore")
+    described = (
+        result.series.merge(series, on=SERIES_KEY, how="left")
+        .merge(groups, on=["product_family", "region"], how="left")
+        .drop(columns=["product_family", "region"])
+    )
+    out = result.forecast.merge(described, on=SERIES_KEY, how="left", validate="many_to_one")
+    out["window_weeks"] = settings.window_weeks
+    out.insert(0, "as_of", pd.Timestamp(run_context["as_of"]).date())
+    return out.sort_values(SERIES_KEY + ["week_index"], ignore_index=True)
+
+
+def action_plan(
+    run_context: pd.DataFrame,
+    projection: pd.DataFrame,
+    sku_locations: pd.DataFrame,
+    open_supply: pd.DataFrame,
+    shortages: pd.DataFrame,
+):
+    """Coordinated transfers, expedites and escalations for this run's shortages."""
+    from soe_pipeline.actions import ActionSettings, recommend_actions
+
+    run_context = run_context.iloc[0]
+    settings = ActionSettings(
+        time_fence_weeks=int(run_context["time_fence_weeks"]),
+        escalation_impact=float(run_context["escalation_impact"]),
+    )
+    offset = (pd.Timestamp(run_context["as_of"]) - pd.Timestamp(run_context["week0_start"])).days
+    projection = projection[
+        SERIES_KEY
+        + ["week_index", "week_start", "projected_available_units", "safety_stock_units"]
+    ]
+    sku_locations = sku_locations[
+        SERIES_KEY + ["lead_time_days", "transferable", "unit_price", "unit_cost"]
+    ]
+    open_supply = open_supply[
+        ["reference_id", "supply_type"] + SERIES_KEY + ["week_index", "open_units"]
+    ]
+    return recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings)

@@ -1,0 +1,470 @@
+"""Demand sensing (soe_pipeline.sensing): fallbacks, the plan gate, the family models and the
+accuracy helpers, on small hand-made series mixed into a seeded synthetic assortment."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from soe_pipeline.sensing import (
+    SensingSettings,
+    bias,
+    seasonal_naive,
+    sense,
+    statsmodels_loop_forecast,
+    wape,
+)
+
+WEEK0 = dt.date(2025, 11, 10)  # a Monday
+HISTORY = 110
+HORIZON = 4
+WINDOW = 8
+T = np.arange(-HISTORY, HORIZON)  # week index relative to WEEK0
+
+
+def week_start(index: int) -> dt.date:
+    return WEEK0 + dt.timedelta(weeks=int(index))
+
+
+def seasonal_mean(level: float, phase: float = 0.0) -> np.ndarray:
+    """Expected weekly demand over weeks -HISTORY .. HORIZON-1."""
+    return level * (1 + 0.3 * np.sin(2 * np.pi * T / 52 + phase))
+
+
+class World:
+    """A seeded assortment: 2 families x 2 regions of seasonal negative-binomial series, plus
+    named hand-made series in BG1/R1 and short families for the model-choice test."""
+
+    def __init__(self, seed: int = 3) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.actual_rows: list[dict] = []
+        self.plan_rows: list[dict] = []
+        self.series_rows: list[dict] = []
+        self.expected: dict[str, np.ndarray] = {}
+
+    def add(
+        self,
+        sku: str,
+        units: np.ndarray | None,
+        plan: np.ndarray | None = None,
+        family: str = "BG1",
+        region: str = "R1",
+    ) -> None:
+        """units: weekly actuals over the last len(units) history weeks (NaN = no row);
+        plan: values over weeks -WINDOW .. HORIZON-1 (NaN = no plan)."""
+        self.series_rows.append(
+            {"sku": sku, "location_id": "L1", "product_family": family, "region": region}
+        )
+        if units is not None:
+            for offset, value in zip(range(-len(units), 0), units, strict=True):
+                if not np.isnan(value):
+                    self.actual_rows.append(
+                        {
+                            "sku": sku,
+                            "location_id": "L1",
+                            "week_start": week_start(offset),
+                            "units": float(value),
+                        }
+                    )
+        if plan is not None:
+            for offset, value in zip(range(-WINDOW, HORIZON), plan, strict=True):
+                if not np.isnan(value):
+                    self.plan_rows.append(
+                        {
+                            "sku": sku,
+                            "location_id": "L1",
+                            "week_start": week_start(offset),
+                            "plan_units": float(value),
+                        }
+                    )
+
+    def negative_binomial(self, mean: np.ndarray, dispersion: float = 20.0) -> np.ndarray:
+        return self.rng.negative_binomial(dispersion, dispersion / (dispersion + mean)).astype(
+            float
+        )
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return (
+            pd.DataFrame(self.actual_rows),
+            pd.DataFrame(self.series_rows),
+            pd.DataFrame(self.plan_rows),
+        )
+
+
+def plan_of(expected: np.ndarray) -> np.ndarray:
+    """The plan over weeks -WINDOW .. HORIZON-1 from an expected-demand curve over T."""
+    return np.round(expected[HISTORY - WINDOW :], 2)
+
+
+def build_world() -> World:
+    world = World()
+    phases = {}
+    for family in ("BG1", "BG2"):
+        for region in ("R1", "R2"):
+            phase = phases[family, region] = world.rng.uniform(0, 2 * np.pi)
+            for i in range(8):
+                expected = seasonal_mean(world.rng.uniform(5, 60), phase)
+                units = world.negative_binomial(expected[:HISTORY])
+                world.add(f"{family}{region}-{i}", units, plan_of(expected), family, region)
+
+    bg_phase = phases["BG1", "R1"]  # the hand-made series share BG1/R1's season
+    stable = seasonal_mean(50, bg_phase)
+    world.expected["STABLE"] = stable
+    world.add("STABLE", world.rng.poisson(stable[:HISTORY]).astype(float), plan_of(stable))
+
+    for name, factor in (("SPIKE", 2.0), ("DROP", 0.4)):
+        base = seasonal_mean(40, bg_phase)
+        shifted = base * np.where(T >= -6, factor, 1.0)
+        world.expected[name] = shifted
+        world.add(name, world.rng.poisson(shifted[:HISTORY]).astype(float), plan_of(base))
+
+    base = seasonal_mean(40, bg_phase)
+    world.add(
+        "SPIKE-NO-PLAN", world.rng.poisson(base[:HISTORY] * np.where(T[:HISTORY] >= -6, 2, 1))
+    )
+    sparse = np.where(world.rng.random(60) < 0.3, world.rng.poisson(3, 60) + 1, 0).astype(float)
+    world.add("SPARSE", sparse)
+
+    world.add("NEW3", np.array([4.0, 6.0, 5.0]))
+    world.add("NEW3-PLANNED", np.array([4.0, 6.0, 5.0]), np.full(WINDOW + HORIZON, 9.0))
+    world.add("ZERO", np.zeros(20))
+    world.add("ZERO-PLANNED", np.zeros(20), np.full(WINDOW + HORIZON, 5.0))
+
+    outlier = world.rng.poisson(10, 40).astype(float)
+    outlier[-20] = 5000.0
+    world.add("OUTLIER", outlier)
+    outlier_last = world.rng.poisson(10, 40).astype(float)
+    outlier_last[-1] = 5000.0
+    world.add("OUTLIER-LAST", outlier_last)
+
+    returns = world.rng.poisson(10, 30).astype(float)
+    returns[[-25, -12, -3]] = -5.0
+    world.add("RETURNS", returns)
+
+    world.add("NEW-PLANNED", None, np.r_[np.full(WINDOW, np.nan), [7.0, 7.0, 8.0, 8.0]])
+    world.add("NOTHING", None)
+
+    # Families whose history length decides their statsmodels model.
+    for family, weeks in (("MID", 20), ("SHORT", 6), ("TINY", 2)):
+        for i in range(3):
+            world.add(f"{family}-{i}", world.rng.poisson(20, weeks).astype(float), None, family)
+    return world
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return build_world()
+
+
+@pytest.fixture(scope="module")
+def result(world):
+    actuals, series, plan = world.frames()
+    return sense(actuals, series, plan, WEEK0)
+
+
+def row(result, sku: str) -> pd.Series:
+    rows = result.series[result.series["sku"] == sku]
+    assert len(rows) == 1, sku
+    return rows.iloc[0]
+
+
+def weekly(result, sku: str, column: str) -> np.ndarray:
+    forecast = result.forecast[result.forecast["sku"] == sku].sort_values("week_index")
+    return forecast[column].to_numpy(dtype=float, na_value=np.nan)
+
+
+# --- outputs a user relies on -------------------------------------------------------------
+
+
+def test_every_series_gets_finite_non_negative_forecasts_and_a_stated_method(world, result):
+    n_series = len(world.series_rows)
+    assert len(result.series) == n_series
+    assert len(result.forecast) == n_series * HORIZON
+    for column in ("sensed_units", "model_units"):
+        values = result.forecast[column].to_numpy(dtype=float)
+        assert np.isfinite(values).all() and (values >= 0).all(), column
+    assert result.series["method"].str.len().gt(0).all()
+    assert result.series["explanation"].str.len().gt(0).all()
+    assert result.series["gate_weight"].between(0, 1).all()
+    assert np.isfinite(result.series["level"].to_numpy(dtype=float)).all()
+
+
+def test_output_columns_and_weeks(result):
+    assert list(result.forecast.columns) == [
+        "sku",
+        "location_id",
+        "week_index",
+        "week_start",
+        "sensed_units",
+        "model_units",
+        "plan_units",
+    ]
+    assert list(result.series.columns) == [
+        "sku",
+        "location_id",
+        "method",
+        "season_model",
+        "alpha",
+        "level",
+        "sigma",
+        "history_weeks",
+        "nonzero_weeks",
+        "intermittent",
+        "window_actual_units",
+        "window_plan_units",
+        "tracking_signal",
+        "z_score",
+        "gate_weight",
+        "explanation",
+    ]
+    assert list(result.groups.columns) == [
+        "product_family",
+        "region",
+        "model",
+        "alpha",
+        "beta",
+        "gamma",
+        "phi",
+        "n_weeks",
+        "n_series",
+        "aicc",
+    ]
+    one = result.forecast[result.forecast["sku"] == "STABLE"]
+    assert one["week_index"].tolist() == list(range(HORIZON))
+    assert one["week_start"].tolist() == [week_start(h) for h in range(HORIZON)]
+
+
+# --- fallbacks ----------------------------------------------------------------------------
+
+
+def test_three_week_old_sku_uses_its_mean_or_the_plan(result):
+    young = row(result, "NEW3")
+    assert young["method"] == "short_history_mean"
+    assert young["history_weeks"] == 3
+    assert weekly(result, "NEW3", "sensed_units") == pytest.approx([5.0] * HORIZON)
+
+    planned = row(result, "NEW3-PLANNED")
+    assert planned["method"] == "short_history_plan"
+    assert weekly(result, "NEW3-PLANNED", "sensed_units") == pytest.approx([9.0] * HORIZON)
+
+
+def test_all_zero_history_forecasts_zero_and_eight_zero_weeks_overrule_a_plan(result):
+    zero = row(result, "ZERO")
+    assert zero["method"] == "all_zero_history"
+    assert zero["history_weeks"] == 20
+    assert (weekly(result, "ZERO", "sensed_units") == 0).all()
+
+    planned = row(result, "ZERO-PLANNED")
+    assert planned["method"] == "all_zero_history"
+    assert planned["z_score"] < -4 and planned["gate_weight"] == 1
+    assert (weekly(result, "ZERO-PLANNED", "sensed_units") == 0).all()
+    assert "0.0x the plan" in planned["explanation"]
+
+
+@pytest.mark.parametrize("sku", ["OUTLIER", "OUTLIER-LAST"])
+def test_one_huge_week_does_not_blow_up_the_level(result, sku):
+    outlier = row(result, sku)
+    assert outlier["method"] == "ses_x_family_shape"
+    assert outlier["level"] < 20  # the series sells ~10 a week; the outlier week is 5,000
+    assert weekly(result, sku, "sensed_units").max() < 25
+
+
+def test_intermittent_series_get_a_flat_sba_rate(result):
+    sparse = row(result, "SPARSE")
+    assert sparse["intermittent"] and sparse["method"] == "intermittent_sba"
+    sensed = weekly(result, "SPARSE", "sensed_units")
+    assert np.ptp(sensed) == 0 and 0.5 < sensed[0] < 3
+    assert "zero weeks" in sparse["explanation"]
+
+
+def test_a_shift_without_a_plan_resets_the_model_level(result):
+    spike = row(result, "SPIKE-NO-PLAN")
+    assert spike["method"] == "level_shift_x_family_shape"
+    assert pd.isna(spike["z_score"]) and spike["gate_weight"] == 1
+    assert spike["explanation"].startswith("no plan for the sensing weeks: level")
+    assert spike["explanation"].count("re-estimated on the last") == 1
+    assert spike["level"] > 60  # ~40/wk before, ~80/wk over the last 6 weeks
+
+
+def test_negative_weeks_are_returns_not_negative_demand(result):
+    returns = row(result, "RETURNS")
+    assert returns["method"] == "ses_x_family_shape"
+    assert 5 < returns["level"] < 15
+    assert (weekly(result, "RETURNS", "sensed_units") >= 0).all()
+
+
+def test_new_item_uses_the_plan_or_zero(result):
+    planned = row(result, "NEW-PLANNED")
+    assert planned["method"] == "new_item_plan"
+    assert planned["history_weeks"] == 0 and pd.isna(planned["sigma"])
+    assert weekly(result, "NEW-PLANNED", "sensed_units") == pytest.approx([7, 7, 8, 8])
+    assert weekly(result, "NEW-PLANNED", "model_units") == pytest.approx([7, 7, 8, 8])
+
+    nothing = row(result, "NOTHING")
+    assert nothing["method"] == "no_history_no_plan"
+    assert (weekly(result, "NOTHING", "sensed_units") == 0).all()
+    assert weekly(result, "NOTHING", "plan_units") == pytest.approx([np.nan] * HORIZON, nan_ok=True)
+
+
+# --- the plan gate ------------------------------------------------------------------------
+
+
+def test_stable_series_with_a_correct_plan_keeps_the_plan(world, result):
+    stable = row(result, "STABLE")
+    assert abs(stable["z_score"]) < 2
+    assert stable["gate_weight"] == 0
+    assert stable["explanation"].startswith("plan kept: actuals within noise of the plan")
+    sensed = weekly(result, "STABLE", "sensed_units")
+    assert sensed == pytest.approx(plan_of(world.expected["STABLE"])[WINDOW:])
+
+
+def test_doubled_actuals_move_the_forecast_off_the_plan(world, result):
+    spike = row(result, "SPIKE")
+    assert spike["gate_weight"] == 1
+    assert spike["z_score"] > 4 and spike["tracking_signal"] > 4
+    new_level = world.expected["SPIKE"][HISTORY:]
+    sensed = weekly(result, "SPIKE", "sensed_units")
+    plan = weekly(result, "SPIKE", "plan_units")
+    assert np.abs(sensed - new_level).mean() < np.abs(plan - new_level).mean()
+    assert "x the plan over 8 weeks" in spike["explanation"]
+
+
+def test_a_drop_to_40_percent_is_negative_and_followed(world, result):
+    drop = row(result, "DROP")
+    assert drop["z_score"] < -4 and drop["tracking_signal"] < -4
+    assert drop["gate_weight"] == 1
+    new_level = world.expected["DROP"][HISTORY:]
+    sensed = weekly(result, "DROP", "sensed_units")
+    plan = weekly(result, "DROP", "plan_units")
+    assert (sensed < plan).all()
+    assert np.abs(sensed - new_level).mean() < np.abs(plan - new_level).mean()
+
+
+def test_gate_thresholds_come_from_the_settings(world):
+    actuals, series, plan = world.frames()
+    strict = sense(actuals, series, plan, WEEK0, SensingSettings(gate_z_low=50, gate_z_high=60))
+    spike = row(strict, "SPIKE")
+    assert spike["gate_weight"] == 0
+    assert weekly(strict, "SPIKE", "sensed_units") == pytest.approx(
+        weekly(strict, "SPIKE", "plan_units")
+    )
+
+
+# --- family models ------------------------------------------------------------------------
+
+
+def test_family_model_follows_history_length(result):
+    groups = result.groups.set_index(["product_family", "region"])
+    assert groups.loc[("BG1", "R2"), "model"] == "holt_winters_damped"
+    assert groups.loc[("BG1", "R2"), "n_weeks"] == HISTORY
+    assert groups.loc[("MID", "R1"), "model"] == "holt_damped"
+    assert groups.loc[("MID", "R1"), "n_weeks"] == 20
+    assert groups.loc[("SHORT", "R1"), "model"] == "ses"
+    assert groups.loc[("TINY", "R1"), "model"] == "none"
+    assert groups.loc[("TINY", "R1"), "n_series"] == 3
+    assert pd.isna(groups.loc[("TINY", "R1"), "alpha"])
+    seasonal = groups.loc[("BG1", "R2")]
+    assert 0 <= seasonal["alpha"] <= 1 and 0 < seasonal["phi"] <= 1
+    assert row(result, "BG1R2-0")["season_model"] == "holt_winters_damped"
+
+
+# --- determinism --------------------------------------------------------------------------
+
+
+def test_same_inputs_in_any_row_order_give_identical_outputs(world, result):
+    actuals, series, plan = world.frames()
+    again = sense(actuals, series, plan, WEEK0)
+    shuffled = sense(
+        actuals.sample(frac=1, random_state=1).assign(
+            week_start=lambda f: pd.to_datetime(f["week_start"])  # datetime64, not dates
+        ),
+        series.sample(frac=1, random_state=2),
+        plan.sample(frac=1, random_state=3),
+        WEEK0,
+    )
+    for other in (again, shuffled):
+        pd.testing.assert_frame_equal(result.forecast, other.forecast)
+        pd.testing.assert_frame_equal(result.series, other.series)
+        pd.testing.assert_frame_equal(result.groups, other.groups)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def test_wape_and_bias_by_hand():
+    actual = [10, 20, 0, 10]
+    forecast = [12, 15, 5, 10]
+    assert wape(actual, forecast) == pytest.approx(12 / 40)
+    assert bias(actual, forecast) == pytest.approx(2 / 40)
+    assert np.isnan(wape([0, 0], [1, 2]))
+    assert np.isnan(bias([0, 0], [1, 2]))
+
+
+def test_seasonal_naive_takes_the_same_week_last_year_or_the_last_value():
+    long = np.arange(60, dtype=float)[None, :]
+    assert seasonal_naive(long, 3)[0].tolist() == [8.0, 9.0, 10.0]
+    short = np.r_[np.full(5, np.nan), [3.0, 4.0]][None, :]
+    assert seasonal_naive(short, 2)[0].tolist() == [4.0, 4.0]
+
+
+def test_statsmodels_loop_forecast_handles_every_history_length(world):
+    rng = np.random.default_rng(0)
+    matrix = np.full((4, HISTORY), np.nan)
+    matrix[0] = rng.poisson(seasonal_mean(30)[:HISTORY])
+    matrix[1, -20:] = rng.poisson(20, 20)
+    matrix[2, -1:] = 5.0
+    forecast = statsmodels_loop_forecast(matrix, HORIZON)  # row 3: no history at all
+    assert forecast.shape == (4, HORIZON)
+    assert np.isfinite(forecast).all() and (forecast >= 0).all()
+    assert 15 < forecast[0].mean() < 60 and 10 < forecast[1].mean() < 30
+    assert forecast[2].tolist() == [5.0] * HORIZON and forecast[3].tolist() == [0.0] * HORIZON
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.lists(
+        st.tuples(
+            st.integers(0, 4),  # series
+            st.integers(-30, 3),  # week index (weeks >= 0 must be ignored)
+            st.floats(-50, 1e6, allow_nan=False),
+        ),
+        max_size=60,
+    ),
+    plan_values=st.lists(st.one_of(st.none(), st.floats(0, 500)), min_size=12, max_size=12),
+)
+def test_any_input_gives_finite_non_negative_forecasts(data, plan_values):
+    actuals = pd.DataFrame(
+        [
+            {"sku": f"S{s}", "location_id": "L", "week_start": week_start(w), "units": u}
+            for s, w, u in data
+        ],
+        columns=["sku", "location_id", "week_start", "units"],
+    )
+    series = pd.DataFrame(
+        {
+            "sku": [f"S{s}" for s in range(5)],
+            "location_id": "L",
+            "product_family": "F",
+            "region": ["A", "A", "B", "B", "B"],
+        }
+    )
+    plan = pd.DataFrame(
+        [
+            {"sku": "S0", "location_id": "L", "week_start": week_start(w), "plan_units": p}
+            for w, p in zip(range(-WINDOW, HORIZON), plan_values, strict=True)
+            if p is not None
+        ],
+        columns=["sku", "location_id", "week_start", "plan_units"],
+    )
+    result = sense(actuals, series, plan, WEEK0)
+    assert len(result.forecast) == 5 * HORIZON
+    for column in ("sensed_units", "model_units"):
+        values = result.forecast[column].to_numpy(dtype=float)
+        assert np.isfinite(values).all() and (values >= 0).all()
+    assert result.series["gate_weight"].between(0, 1).all()
+    assert np.isfinite(result.series["level"].to_numpy(dtype=float)).all()
