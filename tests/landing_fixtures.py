@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-from soe_pipeline.contracts import get_contract
+from soe_pipeline.contracts import get_contract, load_contracts
 
 EXTRACTED = "20260107T020000Z"
 
@@ -110,3 +110,33 @@ def two_sku_landing(landing: Path) -> Path:
         dict(business_date="2026-01-06", location_id="ST1", sku="B", units_sold=9, net_sales_amount=180),
     ], stamp="20260107T010000Z")
     return landing
+
+
+def weekly_files(
+    template: Path, landing: Path, week: int, edits: dict[str, tuple[str, str]] | None = None
+) -> dt.date:
+    """The baseline's snapshot files re-extracted `week` weeks later, plus a day of events;
+    `edits` replaces text in one extract's file that week ({extract: (old, new)}). From week 2
+    on, B's ERP book record is corrected."""
+    as_of = TWO_SKU_AS_OF + dt.timedelta(weeks=week)
+    stamp = f"{as_of:%Y%m%d}T020000Z"
+    for contract in load_contracts():
+        if contract.kind == "snapshot":
+            (source,) = sorted((template / contract.system / contract.extract).iterdir())
+            target = landing / contract.system / contract.extract / f"{contract.extract}_{stamp}.csv"
+            text = source.read_text()
+            if contract.extract == "inventory_book" and week >= 2:
+                text = text.replace("B,ST1,40", "B,ST1,25")  # the record is corrected
+            if edits and contract.extract in edits:
+                text = text.replace(*edits[contract.extract])
+            target.write_text(text)
+    yesterday = as_of - dt.timedelta(days=1)
+    write_extract(landing, "pos", "daily_sales", [dict(
+        business_date=yesterday, location_id="ST1", sku="B", units_sold=9, net_sales_amount=180)], stamp=stamp)
+    write_extract(landing, "wms", "shipments", [dict(
+        shipment_id=f"SHW{week}", order_id="SOX", order_line=1, sku="A", location_id="DC1",
+        shipped_units=1, ship_date=yesterday, delivered_date=None)], stamp=stamp)
+    write_extract(landing, "wms", "receipts", [dict(
+        receipt_id=f"RW{week}", po_id="PO3", po_line=1, sku="A", location_id="DC1",
+        received_units=1, received_date=yesterday)], stamp=stamp)
+    return as_of

@@ -1,36 +1,11 @@
-"""Exception lifecycle across four weekly runs, with a disruption fixed between runs 2 and 3."""
+"""Exception lifecycle and S&OP feedback across four weekly runs: a record mismatch fixed
+between runs 2 and 3, a one-off mismatch in run 2 only, stockouts in every run."""
 
 import datetime as dt
 import shutil
 
 from conftest import query
-from landing_fixtures import TWO_SKU_AS_OF, two_sku_landing, write_extract
-
-from soe_pipeline.contracts import load_contracts
-
-
-def _week_files(template, landing, week: int) -> dt.date:
-    """The baseline's snapshot files re-extracted `week` weeks later, plus a day of events."""
-    as_of = TWO_SKU_AS_OF + dt.timedelta(weeks=week)
-    stamp = f"{as_of:%Y%m%d}T020000Z"
-    for contract in load_contracts():
-        if contract.kind == "snapshot":
-            (source,) = sorted((template / contract.system / contract.extract).iterdir())
-            target = landing / contract.system / contract.extract / f"{contract.extract}_{stamp}.csv"
-            text = source.read_text()
-            if contract.extract == "inventory_book" and week >= 2:
-                text = text.replace("B,ST1,40", "B,ST1,25")  # the record is corrected
-            target.write_text(text)
-    yesterday = as_of - dt.timedelta(days=1)
-    write_extract(landing, "pos", "daily_sales", [dict(
-        business_date=yesterday, location_id="ST1", sku="B", units_sold=9, net_sales_amount=180)], stamp=stamp)
-    write_extract(landing, "wms", "shipments", [dict(
-        shipment_id=f"SHW{week}", order_id="SOX", order_line=1, sku="A", location_id="DC1",
-        shipped_units=1, ship_date=yesterday, delivered_date=None)], stamp=stamp)
-    write_extract(landing, "wms", "receipts", [dict(
-        receipt_id=f"RW{week}", po_id="PO3", po_line=1, sku="A", location_id="DC1",
-        received_units=1, received_date=yesterday)], stamp=stamp)
-    return as_of
+from landing_fixtures import TWO_SKU_AS_OF, two_sku_landing, weekly_files
 
 
 def test_history_tracks_first_last_seen_and_resolution_and_reruns_change_nothing(tmp_path, run_cycle):
@@ -40,13 +15,18 @@ def test_history_tracks_first_last_seen_and_resolution_and_reruns_change_nothing
     history_sql = ("select exception_type, sku, first_seen_as_of, last_seen_as_of, resolved_as_of, "
                    "status, days_open from marts.exception_history order by all")
     mismatch_sql = ("select first_seen_as_of, last_seen_as_of, resolved_as_of, status, days_open "
-                    "from marts.exception_history where exception_type = 'inventory_mismatch'")
+                    "from marts.exception_history where exception_type = 'inventory_mismatch' and sku = 'B'")
     weeks = []
     for week in range(4):
-        as_of = _week_files(template, landing, week) if week else TWO_SKU_AS_OF
+        # Run 2 only: A's ERP book is off (a one-off mismatch).
+        edits = {"inventory_book": ("A,DC1,120", "A,DC1,500")} if week == 1 else None
+        as_of = weekly_files(template, landing, week, edits) if week else TWO_SKU_AS_OF
         weeks.append(as_of)
         outcome = run_cycle(landing, as_of)
         assert outcome.success, outcome.errors
+        if week == 0:  # one cycle seen: nothing is recurring yet
+            assert query(outcome.warehouse, "select count(*) from marts.sop_feedback "
+                         "where feedback_type = 'recurring_exception'") == [(0,)]
         if week == 1:
             assert query(outcome.warehouse, mismatch_sql) == [(weeks[0], weeks[1], None, "open", 7)]
         if week == 2:
@@ -66,3 +46,14 @@ def test_history_tracks_first_last_seen_and_resolution_and_reruns_change_nothing
     (count, distinct) = query(outcome.warehouse, "select count(*), count(distinct exception_id) "
                               "from marts.exception_history")[0]
     assert count == distinct
+
+    # S&OP feedback after four cycles: the stockouts seen in every cycle come back with a
+    # hint; A's PO lines were late in every cycle, so its hint is the supplier. Neither the
+    # one-off mismatch at A nor B's mismatch (2 of 4 cycles) is fed back as recurring.
+    feedback = query(outcome.warehouse, "select exception_type, sku, hint_code, cycles_seen, hint "
+                     "from marts.sop_feedback where feedback_type = 'recurring_exception'")
+    recurring = {(r[0], r[1]): r for r in feedback}
+    assert recurring[("projected_stockout", "A")][2:4] == ("supplier_late", 4)
+    assert "Supplier lead time longer than planned" in recurring[("projected_stockout", "A")][4]
+    assert recurring[("projected_stockout", "B")][2:4] == ("supply_short_of_plan", 4)
+    assert not [key for key in recurring if key[0] == "inventory_mismatch"]

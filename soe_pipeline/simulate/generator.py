@@ -737,17 +737,6 @@ class _EventLoop:
         order_no[order] = self.next_order + np.cumsum(new_order) - 1
         self.next_order += int(new_order.sum())
         line = number_lines([order_no], net.sl_sku[rows])
-        keep = (status == "open") | (day >= tl.today - 7 * self.s.order_history_weeks)
-        self.sales.add(
-            order_no=order_no[keep],
-            order_line=line[keep],
-            customer=customer[keep],
-            sl=rows[keep],
-            ordered=ordered[keep],
-            requested=requested[keep],
-            promised=promised[keep],
-            status=status[keep].astype(str),
-        )
 
         # Shipments: today with no delivery date; re-sent with it on the delivery day.
         out = np.flatnonzero(shipped > 0)
@@ -764,6 +753,23 @@ class _EventLoop:
             delivered=np.full(len(out), -1),
         )
         transit = rng.integers(1, 4, len(out))
+        # The promise is a delivery date: a line shipped on its promised ship day arrives in
+        # time (late lines ship after it). Open past-due lines keep their dates.
+        shipped_line = out[status[out] == "shipped"]
+        promised[shipped_line] += transit[status[out] == "shipped"]
+
+        keep = (status == "open") | (day >= tl.today - 7 * self.s.order_history_weeks)
+        self.sales.add(
+            order_no=order_no[keep],
+            order_line=line[keep],
+            customer=customer[keep],
+            sl=rows[keep],
+            ordered=ordered[keep],
+            requested=requested[keep],
+            promised=promised[keep],
+            status=status[keep].astype(str),
+        )
+
         for t in (1, 2, 3):
             delivery = day + t
             if delivery >= tl.today:

@@ -2,7 +2,7 @@
 -- them against what actually sold: the sensed forecast, the committed plan and a
 -- seasonal-naive forecast (the same week a year earlier; the last week when there is no year
 -- of history). Incremental: a re-run of an as_of replaces that as_of's rows.
-{{ config(materialized='incremental', unique_key=['as_of', 'sku', 'location_id', 'week_start'],
+{{ config(materialized='incremental', unique_key='as_of',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
 
 with run_context as (
