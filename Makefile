@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 # The UI's instance (run history); tests and `soe run` use ephemeral instances.
 UI_DAGSTER_HOME ?= $(abspath .soe/dagster_home)
 
-.PHONY: install demo test ui bench lint
+.PHONY: install demo test ui bench lint brief
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,9 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/soe demo
 
+# The brief's test renders it in headless Chromium (Debian's package; installed if missing).
 test: install
+	bash scripts/install_chromium.sh
 	$(BIN)/pytest
 
 # The Dagster UI on the same definitions, bound to localhost, on the demo data.
@@ -36,6 +38,11 @@ ui: install
 TIER ?= demo
 bench: install
 	$(BIN)/python benchmarks/run_benchmark.py --tier $(TIER)
+
+# A screenshot of the latest demo brief (after `make demo`).
+brief: install
+	bash scripts/install_chromium.sh
+	$(BIN)/soe brief --exports .soe/demo/exports --screenshot .soe/demo/brief.png
 
 lint: install
 	$(BIN)/ruff check soe_pipeline tests

@@ -1,7 +1,7 @@
 """Exception recall / precision and demand-sensing accuracy over several generated scenarios.
 
     .venv/bin/python benchmarks/quality_report.py                 # seeds 1-5, ~5 min
-    .venv/bin/python benchmarks/quality_report.py --seeds 1,2 --n-skus 40
+    .venv/bin/python benchmarks/quality_report.py --seeds 1,2 --n-skus 40 --keep /tmp/quality
 
 For each seed: generate a scenario (demo preset, smaller network), run the weekly cycle
 through Dagster exactly as `soe run` does, and score it with soe_pipeline.simulate.scoring:
@@ -13,6 +13,7 @@ weeks against what actually sold afterwards (the generator's future_demand.csv).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -47,10 +48,13 @@ def run_seed(seed: int, work: Path, n_skus: int, history_weeks: int) -> tuple[di
         history_weeks=history_weeks,
     )
     warehouse = work / f"seed{seed}" / "warehouse.duckdb"
-    outcome = run_weekly_cycle(
-        landing=generated.landing_dir, warehouse=warehouse,
-        exports=work / f"seed{seed}" / "exports", as_of=AS_OF, progress=False,
-    )
+    # Dagster's and dbt's own output goes to a log per seed; the terminal gets the scores.
+    with (work / f"seed{seed}" / "run.log").open("w") as log, contextlib.redirect_stdout(log), \
+            contextlib.redirect_stderr(log):
+        outcome = run_weekly_cycle(
+            landing=generated.landing_dir, warehouse=warehouse,
+            exports=work / f"seed{seed}" / "exports", as_of=AS_OF, progress=False,
+        )
     if not outcome.success:
         raise SystemExit(f"seed {seed}: the run failed: {outcome.errors}")
     score = score_exceptions(read_truth(generated.ground_truth_path), raised_exceptions(warehouse))
@@ -78,13 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1,2,3,4,5")
     parser.add_argument("--n-skus", type=int, default=60)
     parser.add_argument("--history-weeks", type=int, default=26)
+    parser.add_argument("--keep", type=Path, help="keep scenarios and warehouses in this folder")
     args = parser.parse_args(argv)
     prepare_manifest()
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, sensing = [], []
-    with tempfile.TemporaryDirectory(prefix="soe-quality-") as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            work = args.keep
+            work.mkdir(parents=True, exist_ok=True)
+        else:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soe-quality-")))
         for seed in seeds:
-            row, frame = run_seed(seed, Path(tmp), args.n_skus, args.history_weeks)
+            row, frame = run_seed(seed, work, args.n_skus, args.history_weeks)
             print(f"seed {seed}: planted recall {row['planted_recall']:.1%}, "
                   f"precision {row['precision']:.1%} ({row['seconds']} s)", flush=True)
             rows.append(row)

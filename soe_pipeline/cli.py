@@ -56,10 +56,18 @@ def _print_summary(exports: Path, limit: int = 10) -> None:
         "from read_parquet(?) order by priority_rank limit ?",
         [exceptions, limit],
     ).fetchall()
+    actions = con.execute(
+        "select action_type, count(*), sum(units) from read_parquet(?) group by all order by 1",
+        [str(current / "recommended_actions.parquet")],
+    ).fetchall()
     total = sum(count for _, count, _ in by_type)
     print(f"\n{total} open exceptions")
     for exception_type, count, impact in by_type:
         print(f"  {exception_type:<22} {count:>6}   impact {impact:>14,.0f}")
+    if actions:
+        print("\nRecommended actions (marts.recommended_actions):")
+        for action_type, count, units in actions:
+            print(f"  {action_type:<22} {count:>6}   units  {units:>14,.0f}")
     if health:
         print("\nData health (details in marts.data_health):")
         for extract, freshness, freshness_message, check, check_message in health:
@@ -78,6 +86,7 @@ def _print_outputs(outcome) -> None:
     print("\nOutputs")
     print(f"  warehouse (DuckDB, schema marts): {outcome.warehouse}")
     print(f"  published Parquet for BI:         {current.resolve()}")
+    print(f"  weekly S&OE brief (HTML):         {current.resolve() / 'brief.html'}")
     print("\nNext")
     print(f"  query the exceptions: {Path(sys.executable).parent / 'python'} -c \"import duckdb; "
           f"duckdb.sql(\\\"from '{current}/exceptions.parquet' order by priority_rank\\\").show()\"")
@@ -174,6 +183,15 @@ def _print_kept_runs(runs, file=None) -> None:
         print("  (none)", file=file)
 
 
+def _brief(args: argparse.Namespace) -> int:
+    from soe_pipeline.brief.__main__ import main as brief_main
+
+    argv = ["--run-dir", str(args.exports / "current")]
+    if args.screenshot:
+        argv += ["--screenshot", str(args.screenshot)]
+    return brief_main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soe", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -208,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="RUN_LABEL", default=None,
                           help="a kept run (<as_of>__<run>); default: the run published before current")
     rollback.set_defaults(handler=_rollback)
+
+    brief = commands.add_parser("brief", help="the weekly S&OE brief of a run, with a screenshot")
+    brief.add_argument("--exports", type=Path, default=DEMO_HOME / "exports",
+                       help="the exports folder of `soe run` (default %(default)s)")
+    brief.add_argument("--screenshot", type=Path, metavar="PNG", default=None,
+                       help="take a full-page PNG with headless Chromium")
+    brief.set_defaults(handler=_brief)
     return parser
 
 

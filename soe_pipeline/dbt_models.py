@@ -26,7 +26,11 @@ def demand_sensing(
     run_context = run_context.iloc[0]
     series = sku_locations[SERIES_KEY + ["product_family", "region"]]
     plan = plan[SERIES_KEY + ["week_start", "plan_units"]]
-    settings = SensingSettings(horizon_weeks=max(1, int(run_context["sensing_weeks"])))
+    settings = SensingSettings(
+        horizon_weeks=max(1, int(run_context["sensing_weeks"])),
+        gate_z_low=float(run_context["sensing_gate_z_low"]),
+        gate_z_high=float(run_context["sensing_gate_z_high"]),
+    )
     week0_start = pd.Timestamp(run_context["week0_start"]).date()
     result = sense(actuals, series, plan, week0_start, settings)
 

@@ -3,6 +3,7 @@
     <exports>/runs/<as_of>__<run>/<table>.parquet    every row carries `published_run_label`
     <exports>/runs/<as_of>__<run>/serving.duckdb     the same tables in one read-only DuckDB file
     <exports>/runs/<as_of>__<run>/manifest.json      tables, row counts, sha256 of every file
+    <exports>/runs/<as_of>__<run>/brief.html         reports made from those files (the S&OE brief)
     <exports>/current  -> runs/<as_of>__<run>        (symlink, replaced atomically)
     <exports>/history.jsonl                          every switch of `current` (publish, rollback)
 
@@ -37,7 +38,7 @@ import re
 import shutil
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,8 +107,12 @@ def publish_tables(
     manifest_extra: dict[str, object],
     keep_runs: int = 5,
     serving_db: bool = True,
+    reports: Callable[[Path], list[Path]] | None = None,
 ) -> Publication:
-    """Write `schema.<table>` for each table as one run directory, then make it `current`."""
+    """Write `schema.<table>` for each table as one run directory, then make it `current`.
+
+    `reports(run_dir)` writes files made from the run's Parquet files (the brief) into the
+    directory before it is sealed, so they are published with the tables, atomically."""
     for name in [schema, *tables]:
         if not _TABLE_NAME.match(name):
             raise ValueError(f"not a plain table name: {name!r}")
@@ -142,6 +147,10 @@ def publish_tables(
         }
         if serving_db:
             manifest["serving_db"] = _build_serving_db(staging_dir, files, manifest)
+        if reports:
+            manifest["reports"] = {
+                path.name: {"file": path.name, **_digest(path)} for path in reports(staging_dir)
+            }
         # Written last: a directory with a manifest is complete.
         _write_durably(staging_dir / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
         _fsync_dir(staging_dir)
@@ -260,6 +269,7 @@ def verify_run(run_dir: Path) -> list[str]:
     entries = list(manifest.get("tables", {}).values())
     if manifest.get("serving_db"):
         entries.append(manifest["serving_db"])
+    entries.extend(manifest.get("reports", {}).values())
     problems = []
     for entry in entries:
         if not isinstance(entry, dict) or "sha256" not in entry:

@@ -109,8 +109,8 @@ SEASON_LABELS = {
 class SensingSettings:
     horizon_weeks: int = 4  # sensing horizon: weeks 0..horizon_weeks-1 from week0_start
     window_weeks: int = 8  # trailing tracking window (weeks -8..-1)
-    gate_z_low: float = 2.0  # below: sensed = plan
-    gate_z_high: float = 3.0  # above: sensed = model; linear blend in between
+    gate_z_low: float = 2.5  # below: sensed = plan
+    gate_z_high: float = 3.5  # above: sensed = model; linear blend in between
 
     def __post_init__(self) -> None:
         if self.horizon_weeks < 1:

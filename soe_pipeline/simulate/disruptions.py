@@ -22,7 +22,7 @@ from soe_pipeline.simulate.timeline import Timeline
 
 MARGIN = 0.5
 SHIFT_WEEKS = 6
-SHIFT_FACTORS = {"demand_spike": 2.0, "demand_drop": 0.4}
+SHIFT_FACTORS = {"demand_spike": 2.0, "demand_drop": 0.3}
 EXCLUSIVE_SKU = {"stockout_uncoverable", "stockout_transfer_coverable"}
 
 
@@ -264,8 +264,9 @@ class Planter:
         return True
 
     def _plant_demand_spike(self, d: Disruption) -> bool:
-        # Four extra weeks of stock so a sensed forecast at twice the plan stays covered.
-        self._reset_policy(d.target, buffer_weeks=1.5 + 4.0)
+        # Six extra weeks of stock so a sensed forecast of two to two and a half times the
+        # plan over the four sensing weeks stays covered.
+        self._reset_policy(d.target, buffer_weeks=1.5 + 6.0)
         return self._shift(d)
 
     def _plant_demand_drop(self, d: Disruption) -> bool:

@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
+from soe_pipeline.brief import render_brief
 from soe_pipeline.defs.resources import ExportsFolder
 from soe_pipeline.defs.transform import assets as transform_assets
 from soe_pipeline.defs.transform.project import mart_model_names
@@ -28,7 +29,8 @@ MART_KEYS = {
     description="Every mart (schema marts) as Parquet under <exports>/runs/<as_of>__<run>/ "
     "(each row tagged with published_run_label), the same tables in a read-only serving.duckdb, "
     "and manifest.json (row counts, sha256 per file); then <exports>/current switched to it "
-    "atomically. Grain: one file per mart per run.",
+    "atomically, with the weekly S&OE brief (brief.html) rendered from those files. "
+    "Grain: one file per mart per run.",
 )
 def bi_exports(
     context: dg.AssetExecutionContext, warehouse: DuckDBResource, exports: ExportsFolder
@@ -43,6 +45,7 @@ def bi_exports(
             run_label=f"{run['as_of']}__{context.run_id[:8]}",
             manifest_extra={"as_of": run["as_of"], "run_id": context.run_id},
             keep_runs=exports.keep_runs,
+            reports=lambda run_dir: [render_brief(run_dir)],
         )
     context.log.info(f"published {publication.row_counts} to {publication.run_dir}")
     return dg.MaterializeResult(
@@ -50,6 +53,7 @@ def bi_exports(
             "run_label": publication.run_label,
             "run_dir": dg.MetadataValue.path(str(publication.run_dir)),
             "current": dg.MetadataValue.path(str(publication.current)),
+            "brief": dg.MetadataValue.path(str(publication.run_dir / "brief.html")),
             **{f"rows_{table}": count for table, count in publication.row_counts.items()},
         }
     )
