@@ -66,11 +66,12 @@ def test_exceptions_are_merged_ranked_and_explained(two_sku_run):
     assert summary == [
         ("projected_stockout", "B", dt.date(2026, 1, 26), dt.date(2026, 3, 30), 97, 1940),
         ("projected_stockout", "A", dt.date(2026, 2, 2), dt.date(2026, 3, 30), 245, 1225),
-        ("inventory_mismatch", "B", dt.date(2026, 1, 5), dt.date(2026, 1, 5), 15, 150),
         # PO2 is past due (30 open, lands in week 0), PO1 slipped a week (40 open, week 2);
-        # both feed A's stockout, so their impact is the sales at risk they would cover.
+        # both feed A's stockout, so their impact is the sales at risk they would cover, and
+        # as high-severity problems they rank above the (medium) record mismatch.
         ("late_supply", "A", dt.date(2026, 1, 5), dt.date(2026, 1, 5), 30, 150),
         ("late_supply", "A", dt.date(2026, 1, 19), dt.date(2026, 1, 19), 40, 200),
+        ("inventory_mismatch", "B", dt.date(2026, 1, 5), dt.date(2026, 1, 5), 15, 150),
         ("below_safety_stock", "B", dt.date(2026, 1, 19), dt.date(2026, 1, 19), 2, 20),
         ("below_safety_stock", "A", dt.date(2026, 1, 26), dt.date(2026, 1, 26), 5, 10),
     ]

@@ -43,7 +43,8 @@ final as (
             as last_week_start,
         1 as weeks_affected,
         late.open_units as exception_units,
-        coalesce(least(late.open_units, stockouts.shortage_units), 0) * sku_locations.unit_price
+        -- least() skips nulls in DuckDB: no stockout must mean no impact, not all open units.
+        least(late.open_units, coalesce(stockouts.shortage_units, 0)) * sku_locations.unit_price
             as impact_value,
         case when late.is_past_due then 'due_date' else 'original_due_date' end as threshold_name,
         cast(late.days_slipped as double) as threshold_value,

@@ -203,14 +203,25 @@ final as (
         described.exception_units,
         described.impact_value,
         described.priority_score,
+        -- Severity first (a stockout inside the time fence outranks a costly excess), then
+        -- impact discounted by how soon it hits.
         row_number() over (
-            order by described.priority_score desc, described.exception_type,
+            order by
+                case described.severity
+                    when 'critical' then 1 when 'high' then 2 when 'medium' then 3 else 4
+                end,
+                described.priority_score desc, described.exception_type,
                 described.subject_key, described.occurrence
         ) as priority_rank,
         described.threshold_name,
         described.threshold_value,
         described.driver_value,
-        described.reason,
+        -- A shortage that actions cover says how in its reason line ("...; transfer 400 from DC02").
+        case
+            when described.covered_units > 0
+                then {{ dbt.concat(['described.reason', "'; '", 'described.recommended_action']) }}
+            else described.reason
+        end as reason,
         described.recommended_action,
         described.owner_role,
         described.escalate_to_sop,
