@@ -24,8 +24,8 @@ def demand_sensing(
     from soe_pipeline.sensing import SensingSettings, sense
 
     run_context = run_context.iloc[0]
-    series = sku_locations[SERIES_KEY + ["product_family", "region"]]
-    plan = plan[SERIES_KEY + ["week_start", "plan_units"]]
+    series = sku_locations[[*SERIES_KEY, "product_family", "region"]]
+    plan = plan[[*SERIES_KEY, "week_start", "plan_units"]]
     settings = SensingSettings(
         horizon_weeks=max(1, int(run_context["sensing_weeks"])),
         gate_z_low=float(run_context["sensing_gate_z_low"]),
@@ -45,7 +45,7 @@ def demand_sensing(
     out = result.forecast.merge(described, on=SERIES_KEY, how="left", validate="many_to_one")
     out["window_weeks"] = settings.window_weeks
     out.insert(0, "as_of", pd.Timestamp(run_context["as_of"]).date())
-    return out.sort_values(SERIES_KEY + ["week_index"], ignore_index=True)
+    return out.sort_values([*SERIES_KEY, "week_index"], ignore_index=True)
 
 
 def action_plan(
@@ -65,13 +65,12 @@ def action_plan(
     )
     offset = (pd.Timestamp(run_context["as_of"]) - pd.Timestamp(run_context["week0_start"])).days
     projection = projection[
-        SERIES_KEY
-        + ["week_index", "week_start", "projected_available_units", "safety_stock_units"]
+        [*SERIES_KEY, "week_index", "week_start", "projected_available_units", "safety_stock_units"]
     ]
     sku_locations = sku_locations[
-        SERIES_KEY + ["lead_time_days", "transferable", "unit_price", "unit_cost"]
+        [*SERIES_KEY, "lead_time_days", "transferable", "unit_price", "unit_cost"]
     ]
     open_supply = open_supply[
-        ["reference_id", "supply_type"] + SERIES_KEY + ["week_index", "open_units"]
+        ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
     ]
     return recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings)

@@ -1,7 +1,6 @@
 """Exception lifecycle and S&OP feedback across four weekly runs: a record mismatch fixed
 between runs 2 and 3, a one-off mismatch in run 2 only, stockouts in every run."""
 
-import datetime as dt
 import shutil
 
 from conftest import query

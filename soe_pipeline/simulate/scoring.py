@@ -136,7 +136,9 @@ def score_sensing(
     scored = forecasts.merge(future, on=["sku", "location_id", "week_index"], how="inner")
     shifted = touched[touched["disruption"].isin(SHIFT_DISRUPTIONS) & (touched["role"] == "target")]
     key = scored["sku"] + "@" + scored["location_id"]
-    shifted_keys = dict(zip(shifted["sku"] + "@" + shifted["location_id"], shifted["disruption"]))
+    shifted_keys = dict(
+        zip(shifted["sku"] + "@" + shifted["location_id"], shifted["disruption"], strict=True)
+    )
     touched_keys = set(touched["sku"] + "@" + touched["location_id"])
     scored["group"] = key.map(shifted_keys).where(key.isin(shifted_keys), None)
     scored.loc[scored["group"].isna() & ~key.isin(touched_keys), "group"] = "undisturbed"
