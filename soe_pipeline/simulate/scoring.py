@@ -123,8 +123,8 @@ def score_sensing(
     warehouse: Path, future_demand_path: Path, disruptions_path: Path, as_of: dt.date
 ) -> pd.DataFrame:
     """WAPE over the sensing weeks of the sensed forecast, the plan and seasonal-naive against
-    the actual units that sold, for shifted and for undisturbed SKU-locations (one row each;
-    per-disruption rows for the shifted ones)."""
+    the actual units that sold (and against the demand process's noise-free mean), for the
+    SKU-locations with a planted spike, with a planted drop, and the undisturbed ones."""
     future = pd.read_csv(future_demand_path, dtype={"sku": str, "location_id": str})
     touched = pd.read_csv(disruptions_path, dtype=str)
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -143,20 +143,22 @@ def score_sensing(
     scored["group"] = key.map(shifted_keys).where(key.isin(shifted_keys), None)
     scored.loc[scored["group"].isna() & ~key.isin(touched_keys), "group"] = "undisturbed"
     rows = []
+    forecasts = (
+        ("sensed", "sensed_units"),
+        ("plan", "plan_units"),
+        ("seasonal_naive", "seasonal_naive_units"),
+    )
     for group, part in scored.dropna(subset=["group"]).groupby("group"):
-        actual = part["actual_units"]
         rows.append(
             {
                 "group": group,
                 "sku_locations": part[["sku", "location_id"]].drop_duplicates().shape[0],
                 "weeks": int(part["week_index"].nunique()),
+                # Against what sold (one noisy draw) and against the noise-free mean.
+                **{f"{name}_wape": _wape(part["actual_units"], part[c]) for name, c in forecasts},
                 **{
-                    f"{name}_wape": _wape(actual, part[column])
-                    for name, column in (
-                        ("sensed", "sensed_units"),
-                        ("plan", "plan_units"),
-                        ("seasonal_naive", "seasonal_naive_units"),
-                    )
+                    f"{name}_wape_vs_mean": _wape(part["expected_units"], part[c])
+                    for name, c in forecasts
                 },
             }
         )

@@ -2,7 +2,8 @@
 -- plan. Fires when the tracking signal sum(A - P) / mean|A - P| is beyond the limit (+-4),
 -- the deviation is significant against the SKU-location's own weekly noise (|z| at least
 -- demand_shift_z_limit; noise measured before the window) and material (at least
--- demand_shift_min_change_pct of the plan), and the window's plan has enough volume. Impact: the revenue delta over the window, |sum A - sum P| x unit price.
+-- demand_shift_min_change_pct of the plan), the window's plan has enough volume, and the
+-- shift persists: over the last 3 weeks actuals are still that share off the plan, the same way. Impact: the revenue delta over the window, |sum A - sum P| x unit price.
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
 ),
@@ -28,6 +29,24 @@ sensed_totals as (
     group by sku, location_id
 ),
 
+-- The last three weeks before week 0: is the shift still there?
+recent as (
+    select
+        plan.sku,
+        plan.location_id,
+        sum(plan.plan_units) as plan_units,
+        sum(coalesce(actuals.units, 0)) as actual_units
+    from {{ ref('int_committed_plan') }} as plan
+    cross join run_context
+    left join {{ ref('int_weekly_actuals') }} as actuals
+        on plan.sku = actuals.sku
+        and plan.location_id = actuals.location_id
+        and plan.week_start = actuals.week_start
+    where plan.week_start < run_context.week0_start
+        and plan.week_start >= cast({{ dbt.dateadd('day', -21, 'run_context.week0_start') }} as date)
+    group by plan.sku, plan.location_id
+),
+
 shifted as (
     select
         sensing.*,
@@ -35,10 +54,16 @@ shifted as (
         sensing.window_actual_units - sensing.window_plan_units as deviation_units
     from sensing
     cross join run_context
+    inner join recent
+        on sensing.sku = recent.sku
+        and sensing.location_id = recent.location_id
     where abs(sensing.tracking_signal) > run_context.tracking_signal_limit
         and abs(sensing.z_score) >= run_context.demand_shift_z_limit
         and abs(sensing.window_actual_units - sensing.window_plan_units)
             >= run_context.demand_shift_min_change_pct * sensing.window_plan_units
+        and sign(recent.actual_units - recent.plan_units) = sign(sensing.tracking_signal)
+        and abs(recent.actual_units - recent.plan_units)
+            >= run_context.demand_shift_min_change_pct * recent.plan_units
         and sensing.window_plan_units >= run_context.demand_shift_min_volume_units
 ),
 
