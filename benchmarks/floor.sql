@@ -8,7 +8,9 @@
 --   usable on-hand sum over lots not expired on as_of of on_hand - hold
 --   receipts_w     open PO lines (ordered - received), in-transit transfers, released /
 --                  in-progress production orders (planned - completed), by due date
---   demand_w       max(committed plan_w, open customer orders_w); open order units =
+--   demand_w       max(forecast_w, open customer orders_w), forecast_w = the sensed forecast
+--                  in the sensing weeks (a model's output, read from the warehouse copy as an
+--                  input, like the plan), else the committed plan; open order units =
 --                  ordered - shipped (visible shipments up to as_of), by promised else
 --                  requested date
 --   week index     max(0, floor((date - W0) / 7)), W0 = Monday of as_of's week, 0..12
@@ -120,6 +122,12 @@ where o._source_file = (select source_file from newest_file where extract = 'erp
   and o.status = 'open'
 group by all;
 
+-- The sensed forecast of the sensing weeks, as the pipeline's sensing model left it.
+create or replace temp table sensed as
+select s.sku, s.location_id, s.week_index, s.sensed_units
+from intermediate.int_demand_sensing s, raw.run_context rc
+where s.week_index < rc.sensing_weeks;
+
 create or replace table floor.projection as
 with grid as (
     select sl.sku, sl.location_id, sl.safety_stock_units, w.week_index,
@@ -132,10 +140,12 @@ weekly as (
     select grid.*,
            coalesce(p.plan_units, 0) as plan_units,
            coalesce(o.open_order_units, 0) as open_order_units,
-           greatest(coalesce(p.plan_units, 0), coalesce(o.open_order_units, 0)) as demand_units,
+           greatest(coalesce(f.sensed_units, p.plan_units, 0), coalesce(o.open_order_units, 0))
+               as demand_units,
            coalesce(r.receipts_units, 0) as receipts_units
     from grid
     left join plan p using (sku, location_id, week_index)
+    left join sensed f using (sku, location_id, week_index)
     left join open_orders o using (sku, location_id, week_index)
     left join receipts r using (sku, location_id, week_index)
 )
