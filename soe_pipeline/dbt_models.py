@@ -34,9 +34,10 @@ def demand_sensing(
     week0_start = pd.Timestamp(run_context["week0_start"]).date()
     result = sense(actuals, series, plan, week0_start, settings)
 
-    group_columns = [c for c in result.groups.columns if c not in ("product_family", "region")]
-    groups = result.groups.rename(columns={c: f"season_{c}" for c in group_columns})
-    groups = groups.drop(columns=["season_model"], errors="ignore")
+    # The series already name their season model; the group adds its parameters.
+    groups = result.groups.drop(columns="model")
+    group_columns = [c for c in groups.columns if c not in ("product_family", "region")]
+    groups = groups.rename(columns={c: f"season_{c}" for c in group_columns})
     described = (
         result.series.merge(series, on=SERIES_KEY, how="left")
         .merge(groups, on=["product_family", "region"], how="left")

@@ -31,20 +31,10 @@ sensed_totals as (
 
 -- The last three weeks before week 0: is the shift still there?
 recent as (
-    select
-        plan.sku,
-        plan.location_id,
-        sum(plan.plan_units) as plan_units,
-        sum(coalesce(actuals.units, 0)) as actual_units
-    from {{ ref('int_committed_plan') }} as plan
-    cross join run_context
-    left join {{ ref('int_weekly_actuals') }} as actuals
-        on plan.sku = actuals.sku
-        and plan.location_id = actuals.location_id
-        and plan.week_start = actuals.week_start
-    where plan.week_start < run_context.week0_start
-        and plan.week_start >= cast({{ dbt.dateadd('day', -21, 'run_context.week0_start') }} as date)
-    group by plan.sku, plan.location_id
+    select sku, location_id, sum(plan_units) as plan_units, sum(actual_units) as actual_units
+    from {{ ref('int_plan_vs_actuals') }}
+    where weeks_before_week0 <= 3
+    group by sku, location_id
 ),
 
 shifted as (

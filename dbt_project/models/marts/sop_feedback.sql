@@ -154,20 +154,8 @@ recurring_feedback as (
 ),
 
 plan_history as (
-    select
-        plan.sku,
-        plan.location_id,
-        plan.week_start,
-        plan.plan_units,
-        coalesce(actuals.units, 0) as actual_units
-    from {{ ref('int_committed_plan') }} as plan
-    cross join run_context
-    left join {{ ref('int_weekly_actuals') }} as actuals
-        on plan.sku = actuals.sku
-        and plan.location_id = actuals.location_id
-        and plan.week_start = actuals.week_start
-    where plan.week_start < run_context.week0_start
-        and plan.week_start >= cast({{ dbt.dateadd('day', -56, 'run_context.week0_start') }} as date)
+    select * from {{ ref('int_plan_vs_actuals') }}
+    where weeks_before_week0 <= 8
 ),
 
 plan_quality as (
