@@ -288,6 +288,26 @@ def _steps(instance, run_id: str, ingest_steps: set[str]) -> list[dict]:
     return sorted(steps, key=lambda s: s["start"])
 
 
+# Parts of the dbt build reported as their own stages (inside "dbt", like validate inside
+# ingest): model name prefixes.
+DBT_PARTS = {
+    "sensing": ("int_demand_sensing",),
+    "exceptions": ("int_exceptions__", "int_shortages", "int_recommended_actions",
+                   "int_exception_actions", "int_exception_sightings", "exceptions",
+                   "recommended_actions", "exception_history"),
+}
+
+
+def _dbt_part(model: str) -> str | None:
+    return next((part for part, prefixes in DBT_PARTS.items()
+                 if any(model == p or (p.endswith("__") and model.startswith(p)) for p in prefixes)),
+                None)
+
+
+def _epoch(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 def _dbt_detail(warehouse: Path) -> dict:
     """Per-node timings from dbt's run_results.json of this warehouse's target folder."""
     from soe_pipeline.defs.transform.project import dbt_project
@@ -306,9 +326,18 @@ def _dbt_detail(warehouse: Path) -> dict:
     layers: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     timed = []
+    parts = {part: {"node_s": 0.0, "nodes": 0, "windows": []} for part in DBT_PARTS}
     for item in run_results.get("results", []):
         unique_id = item["unique_id"]
         kind = unique_id.split(".")[0]
+        part = _dbt_part(unique_id.split(".")[-1]) if kind == "model" else None
+        if part:
+            parts[part]["node_s"] += float(item.get("execution_time") or 0.0)
+            parts[part]["nodes"] += 1
+            parts[part]["windows"] += [
+                (_epoch(t["started_at"]), _epoch(t["completed_at"]))
+                for t in item.get("timing", []) if t.get("name") == "execute"
+            ]
         if kind == "model":
             fqn = nodes.get(unique_id, {}).get("fqn", [])
             layer = f"models/{fqn[1] if len(fqn) > 2 else 'other'}"
@@ -320,6 +349,7 @@ def _dbt_detail(warehouse: Path) -> dict:
         timed.append((seconds, unique_id.split(".", 2)[-1], kind, item.get("status")))
     timed.sort(reverse=True)
     return {
+        "parts": parts,
         "dbt_elapsed_s": round(float(run_results.get("elapsed_time") or 0.0), 2),
         "thread_s_by_layer": {k: round(v, 2) for k, v in sorted(layers.items())},
         "nodes_by_layer": dict(sorted(counts.items())),
@@ -510,10 +540,20 @@ def worker_cycle(spec: dict, sampler: RssSampler) -> dict:
     dbt["detail"] = _dbt_detail(warehouse)
     if dbt["detail"].get("dbt_elapsed_s"):
         dbt["detail"]["outside_dbt_s"] = round(dbt["wall_s"] - dbt["detail"]["dbt_elapsed_s"], 2)
+    parts = {}
+    for part, found in dbt["detail"].pop("parts", {}).items():
+        parts[part] = {
+            "wall_s": round(found["node_s"], 2),
+            "peak_rss_mb": mb(max((sampler.peak(a, b) for a, b in found["windows"]), default=0)),
+            "rows_in": None,
+            "rows_out": None,
+            "detail": {"part_of": "dbt", "models": found["nodes"],
+                       "is": "seconds of its dbt models (they may overlap: 2 dbt threads)"},
+        }
     publish = stage("publish")
     publish["rows_in"] = marts_total
     publish["rows_out"] = published_rows
-    stages = {"ingest": ingest, "validate": validate, "dbt": dbt, "publish": publish}
+    stages = {"ingest": ingest, "validate": validate, "dbt": dbt, **parts, "publish": publish}
     other = stage("other")
     if other["steps"]:
         other["detail"] = {"steps": [s["step"] for s in steps if s["stage"] == "other"]}

@@ -33,6 +33,8 @@ def run_config(
     thresholds: dict[str, float] | None = None,
     progress: bool = True,
 ) -> dict:
+    from soe_pipeline.warehouse import memory_limit
+
     config: dict = {
         "ops": {
             "pipeline__run_context": {
@@ -41,7 +43,11 @@ def run_config(
         },
         "resources": {
             "landing": {"config": {"path": str(Path(landing).resolve())}},
-            "warehouse": {"config": {"database": str(Path(warehouse).resolve())}},
+            # Run config replaces the resource's whole config: the memory cap goes with it.
+            "warehouse": {"config": {
+                "database": str(Path(warehouse).resolve()),
+                "connection_config": {"memory_limit": memory_limit()},
+            }},
             "exports": {"config": {"path": str(Path(exports).resolve())}},
         },
     }

@@ -1,12 +1,28 @@
 """Warehouse access that is not dbt's: the run context and check results. No Dagster here."""
 
 import datetime as dt
+import os
 
 import duckdb
 
 from soe_pipeline.contracts import Contract
 from soe_pipeline.landing import LOADED_FILES_TABLE, RAW_SCHEMA, ensure_loaded_files_table
 from soe_pipeline.settings import RunContext, run_context_columns
+
+
+# DuckDB takes 80 % of the machine's memory by default; the pipeline caps it so that a big
+# backfill spills to `<warehouse>.tmp` instead of claiming (or running out of) all of it.
+MEMORY_LIMIT_ENV = "SOE_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_SHARE = 0.25
+
+
+def memory_limit() -> str:
+    """DuckDB memory_limit for every connection the pipeline opens (its own and dbt's):
+    $SOE_DUCKDB_MEMORY_LIMIT (e.g. "6GB"), else a quarter of physical memory."""
+    if os.environ.get(MEMORY_LIMIT_ENV):
+        return os.environ[MEMORY_LIMIT_ENV]
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{int(physical * DEFAULT_MEMORY_SHARE / 2**20)}MiB"
 
 
 def write_run_context(con: duckdb.DuckDBPyConnection, run: RunContext) -> None:

@@ -26,10 +26,14 @@ where _source_file in (select _source_file from newest_file)
 {%- endmacro %}
 
 {#- Event extract: every visible file counts; a later file's row replaces an earlier one with
-    the same key (that is how sources send corrections). -#}
-{% macro latest_events(relation, key) -%}
+    the same key (that is how sources send corrections). `where` restricts the rows considered
+    (it must keep or drop every version of a key together, e.g. a filter on the key). -#}
+{% macro latest_events(relation, key, where=none) -%}
 with visible as (
     {{ visible_rows(relation) }}
+    {%- if where %}
+    and ({{ where }})
+    {%- endif %}
 )
 
 select * exclude (_loaded_at)
@@ -38,4 +42,11 @@ qualify row_number() over (
     partition by {{ key | join(', ') }}
     order by _extracted_at desc, _source_file desc
 ) = 1
+{%- endmacro %}
+
+{#- The visible files of the daily event extracts that measure demand (int_weekly_event_totals). -#}
+{% macro demand_event_files() -%}
+select system, extract, source_file
+from {{ ref('stg_pipeline__loaded_files') }}
+where is_visible and (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
 {%- endmacro %}

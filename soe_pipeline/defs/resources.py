@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from soe_pipeline.defs.transform.project import dbt_cli
 from soe_pipeline.settings import DEMO_HOME
+from soe_pipeline.warehouse import memory_limit
 
 
 class LandingFolder(dg.ConfigurableResource):
@@ -30,7 +31,10 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "landing": LandingFolder(),
-            "warehouse": DuckDBResource(database=str(DEMO_HOME / "warehouse.duckdb")),
+            "warehouse": DuckDBResource(
+                database=str(DEMO_HOME / "warehouse.duckdb"),
+                connection_config={"memory_limit": memory_limit()},
+            ),
             "exports": ExportsFolder(),
             "dbt": dbt_cli(),
         },

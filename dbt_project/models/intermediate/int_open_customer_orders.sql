@@ -10,14 +10,7 @@ orders as (
 ),
 
 shipped as (
-    select
-        shipments.order_id,
-        shipments.order_line,
-        sum(shipments.shipped_units) as shipped_units
-    from {{ ref('stg_wms__shipments') }} as shipments
-    cross join run_context
-    where shipments.ship_date <= run_context.as_of
-    group by shipments.order_id, shipments.order_line
+    select * from {{ ref('int_order_line_shipments') }}
 ),
 
 final as (

@@ -1,26 +1,13 @@
 -- Service per customer order line (cancelled and zero-unit lines excluded): units shipped by
 -- as_of, last delivery, and whether the line was delivered in full and on time, by the week
 -- it was due (promised date, else requested date).
-with run_context as (
-    select * from {{ ref('stg_pipeline__run_context') }}
-),
-
-orders as (
+with orders as (
     select * from {{ ref('stg_erp__sales_orders') }}
     where status != 'cancelled' and ordered_units > 0
 ),
 
 shipments as (
-    select
-        shipments.order_id,
-        shipments.order_line,
-        sum(shipments.shipped_units) as shipped_units,
-        max(shipments.delivered_date) as last_delivered_date,
-        bool_and(shipments.delivered_date is not null) as is_all_delivered
-    from {{ ref('stg_wms__shipments') }} as shipments
-    cross join run_context
-    where shipments.ship_date <= run_context.as_of
-    group by shipments.order_id, shipments.order_line
+    select * from {{ ref('int_order_line_shipments') }}
 ),
 
 sku_locations as (

@@ -9,40 +9,17 @@ sku_locations as (
     select * from {{ ref('int_sku_locations') }}
 ),
 
-pos as (
-    select
-        sku,
-        location_id,
-        cast({{ dbt.date_trunc('week', 'business_date') }} as date) as week_start,
-        sum(units_sold) as units
-    from {{ ref('stg_pos__daily_sales') }}
-    group by all
-),
-
-shipments as (
-    select
-        sku,
-        location_id,
-        cast({{ dbt.date_trunc('week', 'ship_date') }} as date) as week_start,
-        sum(shipped_units) as units
-    from {{ ref('stg_wms__shipments') }}
-    group by all
+event_totals as (
+    select * from {{ ref('int_weekly_event_totals') }}
 ),
 
 final as (
-    select sku_locations.sku, sku_locations.location_id, pos.week_start, pos.units
-    from pos
+    select sku_locations.sku, sku_locations.location_id, event_totals.week_start, event_totals.units
+    from event_totals
     inner join sku_locations
-        on pos.sku = sku_locations.sku
-        and pos.location_id = sku_locations.location_id
-    where sku_locations.location_type = 'store'
-    union all
-    select sku_locations.sku, sku_locations.location_id, shipments.week_start, shipments.units
-    from shipments
-    inner join sku_locations
-        on shipments.sku = sku_locations.sku
-        and shipments.location_id = sku_locations.location_id
-    where sku_locations.location_type <> 'store'
+        on event_totals.sku = sku_locations.sku
+        and event_totals.location_id = sku_locations.location_id
+        and event_totals.source = if(sku_locations.location_type = 'store', 'pos', 'shipments')
 )
 
 select final.*

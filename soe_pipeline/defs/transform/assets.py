@@ -14,6 +14,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
 from soe_pipeline.defs.transform.project import WAREHOUSE_ENV, dbt_project
+from soe_pipeline.warehouse import MEMORY_LIMIT_ENV, memory_limit
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project)
@@ -23,6 +24,7 @@ def soe_dbt_models(
     """Build the selected dbt models and run their tests against this run's warehouse."""
     database = str(Path(warehouse.database).resolve())
     os.environ[WAREHOUSE_ENV] = database
+    os.environ[MEMORY_LIMIT_ENV] = str(warehouse.connection_config.get("memory_limit") or memory_limit())
     # One target folder per warehouse keeps dbt's partial-parse state valid between runs
     # (a changed profile path forces a full re-parse, several seconds).
     target = dbt_project.target_path / f"run-{hashlib.sha1(database.encode()).hexdigest()[:10]}"

@@ -28,7 +28,7 @@ def prepare_manifest() -> Path:
     sources = [
         p
         for p in DBT_PROJECT_DIR.rglob("*")
-        if p.suffix in {".sql", ".yml", ".csv"} and "target" not in p.parts
+        if p.suffix in {".sql", ".py", ".yml", ".csv"} and "target" not in p.parts
     ]
     if not manifest.exists() or max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime:
         dbt_cli().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()

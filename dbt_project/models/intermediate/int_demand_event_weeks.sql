@@ -1,0 +1,44 @@
+-- The weeks whose demand event totals (int_weekly_event_totals) this run recomputes: weeks
+-- touched by POS or shipment files whose visibility changed since that model's last build
+-- (newly loaded, or hidden again by an earlier as_of), plus every week of a shipment in such a
+-- file (a correction can move a shipment to another week). With no record of the last build,
+-- every week of every loaded file.
+{% set reflected_files = adapter.get_relation(this.database, this.schema, 'int_weekly_event_totals__files') %}
+
+with visible_files as (
+    {{ demand_event_files() }}
+),
+
+loaded_files as (
+    select system, extract, source_file
+    from {{ ref('stg_pipeline__loaded_files') }}
+    where (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
+),
+
+changed_files as (
+{%- if reflected_files is not none %}
+    (select * from visible_files except select * from {{ reflected_files }})
+    union all
+    (select * from {{ reflected_files }} except select * from visible_files)
+{%- else %}
+    select * from loaded_files
+{%- endif %}
+),
+
+changed_shipment_ids as (
+    select distinct shipment_id
+    from {{ source('wms', 'shipments') }}
+    where _source_file in (select source_file from changed_files where system = 'wms')
+),
+
+final as (
+    select cast({{ dbt.date_trunc('week', 'business_date') }} as date) as week_start
+    from {{ source('pos', 'daily_sales') }}
+    where _source_file in (select source_file from changed_files where system = 'pos')
+    union
+    select cast({{ dbt.date_trunc('week', 'ship_date') }} as date) as week_start
+    from {{ source('wms', 'shipments') }}
+    where shipment_id in (select shipment_id from changed_shipment_ids)
+)
+
+select * from final
