@@ -393,6 +393,29 @@ def test_same_inputs_in_any_row_order_give_identical_outputs(world, result):
         pd.testing.assert_frame_equal(result.groups, other.groups)
 
 
+def test_series_row_codes_stand_for_the_key_strings(world, result):
+    actuals, series, plan = world.frames()
+    series = series.sample(frac=1, random_state=4, ignore_index=True)
+    position = pd.Series(
+        series.index, index=pd.MultiIndex.from_frame(series[["sku", "location_id"]])
+    )
+
+    def coded(frame: pd.DataFrame) -> pd.DataFrame:
+        keys = pd.MultiIndex.from_frame(frame[["sku", "location_id"]])
+        return frame.drop(columns=["sku", "location_id"]).assign(
+            series_row=position.reindex(keys).to_numpy()
+        )
+
+    # Rows of a SKU-location that is not in `series` are ignored, as with key strings.
+    stray = pd.DataFrame(
+        {"series_row": [-1, len(series)], "week_start": week_start(-1), "units": 1e6}
+    )
+    again = sense(pd.concat([coded(actuals), stray]), series, coded(plan), WEEK0)
+    pd.testing.assert_frame_equal(result.forecast, again.forecast)
+    pd.testing.assert_frame_equal(result.series, again.series)
+    pd.testing.assert_frame_equal(result.groups, again.groups)
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 
