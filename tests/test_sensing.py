@@ -4,6 +4,7 @@ accuracy helpers, on small hand-made series mixed into a seeded synthetic assort
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from soe_pipeline.sensing import (
     statsmodels_loop_forecast,
     wape,
 )
+from soe_pipeline.sensing.smoothing import local_median
 
 WEEK0 = dt.date(2025, 11, 10)  # a Monday
 HISTORY = 110
@@ -417,6 +419,18 @@ def test_series_row_codes_stand_for_the_key_strings(world, result):
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def test_local_median_is_the_median_of_the_known_weeks_around_each_week():
+    rng = np.random.default_rng(5)
+    matrix = rng.poisson(4, (300, 12)).astype(float) * rng.random((300, 12))
+    matrix[rng.random(matrix.shape) < 0.3] = np.nan
+    padded = np.pad(matrix, ((0, 0), (2, 2)), constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 5, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN
+        expected = np.nanmedian(windows, axis=2)
+    assert local_median(matrix) == pytest.approx(expected, nan_ok=True, rel=1e-12)
 
 
 def test_wape_and_bias_by_hand():
