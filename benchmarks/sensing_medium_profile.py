@@ -10,7 +10,8 @@ written.
         [--warehouse benchmarks/out/medium/warehouse.duckdb] [--cprofile]
         [--save out.parquet] [--compare out.parquet | --compare warehouse]
 
-Phases (nested; wall seconds and the peak RSS of the process while the phase ran, VmHWM):
+Phases (nested; wall and CPU seconds -- CPU of all the process' threads, DuckDB's included
+-- and the peak RSS of the process while the phase ran, VmHWM):
 model = the whole model function; demand_sensing = soe_pipeline.dbt_models.demand_sensing;
 relation.df = DuckDB running a query and handing its result to pandas; sense =
 soe_pipeline.sensing.sense, and below it its steps. --cprofile prints the functions with the
@@ -60,7 +61,7 @@ class Meter:
     """Nested phases: wall time and peak RSS (VmHWM, reset per phase via clear_refs)."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple[int, str, float, float]] = []
+        self.rows: list[tuple[int, str, float, float, float]] = []
         self._peaks: list[float] = []  # peak of each open phase so far, innermost last
 
     @staticmethod
@@ -83,14 +84,15 @@ class Meter:
             self._reset_peak()
             self._peaks.append(self._status("VmRSS"))
             depth, row = len(self._peaks) - 1, len(self.rows)
-            self.rows.append((depth, name, 0.0, 0.0))
-            started = time.perf_counter()
+            self.rows.append((depth, name, 0.0, 0.0, 0.0))
+            started, cpu_started = time.perf_counter(), time.process_time()
             try:
                 return function(*args, **kwargs)
             finally:
                 wall = time.perf_counter() - started
+                cpu = time.process_time() - cpu_started
                 peak = max(self._peaks.pop(), self._status("VmHWM"))
-                self.rows[row] = (depth, name, wall, peak)
+                self.rows[row] = (depth, name, wall, cpu, peak)
                 if self._peaks:
                     self._peaks[-1] = max(self._peaks[-1], peak)
                 self._reset_peak()
@@ -98,12 +100,13 @@ class Meter:
         return measured
 
     def report(self) -> None:
-        print(f"{'phase':<28} {'wall s':>8} {'peak RSS GiB':>13}")
-        for depth, name, wall, peak in self.rows:
-            print(f"{'  ' * depth + name:<28} {wall:>8.2f} {peak:>13.2f}")
-        total = sum(wall for depth, _, wall, _ in self.rows if depth == 0)
-        peak = max(peak for *_, peak in self.rows)
-        print(f"{'all phases':<28} {total:>8.2f} {peak:>13.2f}")
+        print(f"{'phase':<28} {'wall s':>8} {'cpu s':>8} {'peak RSS GiB':>13}")
+        for depth, name, wall, cpu, peak in self.rows:
+            print(f"{'  ' * depth + name:<28} {wall:>8.2f} {cpu:>8.2f} {peak:>13.2f}")
+        top = [row for row in self.rows if row[0] == 0]
+        wall, cpu = sum(row[2] for row in top), sum(row[3] for row in top)
+        peak = max(row[4] for row in self.rows)
+        print(f"{'all phases':<28} {wall:>8.2f} {cpu:>8.2f} {peak:>13.2f}")
 
 
 class DbtStub:
