@@ -423,7 +423,7 @@ def test_series_row_codes_stand_for_the_key_strings(world, result):
 
 def test_local_median_is_the_median_of_the_known_weeks_around_each_week():
     rng = np.random.default_rng(5)
-    matrix = rng.poisson(4, (300, 12)).astype(float) * rng.random((300, 12))
+    matrix = rng.poisson(4, (2500, 12)).astype(float) * rng.random((2500, 12))  # > 1 chunk
     matrix[rng.random(matrix.shape) < 0.3] = np.nan
     padded = np.pad(matrix, ((0, 0), (2, 2)), constant_values=np.nan)
     windows = np.lib.stride_tricks.sliding_window_view(padded, 5, axis=1)
