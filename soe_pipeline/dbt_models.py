@@ -8,31 +8,42 @@ in soe_pipeline.sensing and soe_pipeline.actions, which know nothing about dbt.
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 
 SERIES_KEY = ["sku", "location_id"]
 
 
 def demand_sensing(
-    run_context: pd.DataFrame,
-    sku_locations: pd.DataFrame,
-    actuals: pd.DataFrame,
-    plan: pd.DataFrame,
+    run_context: duckdb.DuckDBPyRelation,
+    sku_locations: duckdb.DuckDBPyRelation,
+    actuals: duckdb.DuckDBPyRelation,
+    plan: duckdb.DuckDBPyRelation,
 ) -> pd.DataFrame:
     """One row per SKU-location x sensing week: the sensed forecast, and on every row the
     method, parameters and explanation of that SKU-location's forecast."""
     from soe_pipeline.sensing import SensingSettings, sense
 
-    run_context = run_context.iloc[0]
-    series = sku_locations[[*SERIES_KEY, "product_family", "region"]]
-    plan = plan[[*SERIES_KEY, "week_start", "plan_units"]]
+    run_context = run_context.df().iloc[0]
+    # DuckDB numbers the SKU-locations and puts that number on the ~10 M weekly actual rows,
+    # so pandas never holds their key strings (seconds and gigabytes at 100,000 series).
+    # (sku, location_id) is unique in int_sku_locations (its dbt test), so every query
+    # below numbers them alike, and `series` in that order puts each at its number.
+    numbered = sku_locations.select(
+        "row_number() over (order by sku, location_id) - 1 as series_row,"
+        " sku, location_id, product_family, region"
+    )
+    series_rows = numbered.select("series_row", "sku", "location_id")
+    series = numbered.order("series_row").df().drop(columns="series_row")
+    actuals = actuals.join(series_rows, SERIES_KEY).select("series_row", "week_start", "units")
+    plan = plan.join(series_rows, SERIES_KEY).select("series_row", "week_start", "plan_units")
     settings = SensingSettings(
         horizon_weeks=max(1, int(run_context["sensing_weeks"])),
         gate_z_low=float(run_context["sensing_gate_z_low"]),
         gate_z_high=float(run_context["sensing_gate_z_high"]),
     )
     week0_start = pd.Timestamp(run_context["week0_start"]).date()
-    result = sense(actuals, series, plan, week0_start, settings)
+    result = sense(actuals.df(), series, plan.df(), week0_start, settings)
 
     # The series already name their season model; the group adds its parameters.
     groups = result.groups.drop(columns="model")

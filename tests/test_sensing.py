@@ -4,6 +4,7 @@ accuracy helpers, on small hand-made series mixed into a seeded synthetic assort
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from soe_pipeline.sensing import (
     statsmodels_loop_forecast,
     wape,
 )
+from soe_pipeline.sensing.smoothing import local_median
 
 WEEK0 = dt.date(2025, 11, 10)  # a Monday
 HISTORY = 110
@@ -393,7 +395,42 @@ def test_same_inputs_in_any_row_order_give_identical_outputs(world, result):
         pd.testing.assert_frame_equal(result.groups, other.groups)
 
 
+def test_series_row_codes_stand_for_the_key_strings(world, result):
+    actuals, series, plan = world.frames()
+    series = series.sample(frac=1, random_state=4, ignore_index=True)
+    position = pd.Series(
+        series.index, index=pd.MultiIndex.from_frame(series[["sku", "location_id"]])
+    )
+
+    def coded(frame: pd.DataFrame) -> pd.DataFrame:
+        keys = pd.MultiIndex.from_frame(frame[["sku", "location_id"]])
+        return frame.drop(columns=["sku", "location_id"]).assign(
+            series_row=position.reindex(keys).to_numpy()
+        )
+
+    # Rows of a SKU-location that is not in `series` are ignored, as with key strings.
+    stray = pd.DataFrame(
+        {"series_row": [-1, len(series)], "week_start": week_start(-1), "units": 1e6}
+    )
+    again = sense(pd.concat([coded(actuals), stray]), series, coded(plan), WEEK0)
+    pd.testing.assert_frame_equal(result.forecast, again.forecast)
+    pd.testing.assert_frame_equal(result.series, again.series)
+    pd.testing.assert_frame_equal(result.groups, again.groups)
+
+
 # --- helpers ------------------------------------------------------------------------------
+
+
+def test_local_median_is_the_median_of_the_known_weeks_around_each_week():
+    rng = np.random.default_rng(5)
+    matrix = rng.poisson(4, (2500, 12)).astype(float) * rng.random((2500, 12))  # > 1 chunk
+    matrix[rng.random(matrix.shape) < 0.3] = np.nan
+    padded = np.pad(matrix, ((0, 0), (2, 2)), constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 5, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows give NaN
+        expected = np.nanmedian(windows, axis=2)
+    assert local_median(matrix) == pytest.approx(expected, nan_ok=True, rel=1e-12)
 
 
 def test_wape_and_bias_by_hand():

@@ -71,6 +71,7 @@ from soe_pipeline.sensing.smoothing import (
 )
 
 SERIES_KEY = ["sku", "location_id"]
+SERIES_ROW = "series_row"  # in actuals and plan, may stand for SERIES_KEY (see `sense`)
 GROUP_KEY = ["product_family", "region"]
 
 MAX_HISTORY_WEEKS = 156
@@ -140,10 +141,12 @@ def sense(
     actuals: sku, location_id, week_start, units (weeks before week0_start; missing = 0).
     series: sku, location_id, product_family, region (one row per SKU-location to forecast).
     plan: sku, location_id, week_start, plan_units (the committed plan; missing = no plan).
+
+    In actuals and plan, a `series_row` column (the position of the row's SKU-location in
+    `series`, from 0) can stand for sku and location_id: with millions of rows, integer
+    codes cost far less time and memory than the key strings.
     """
-    _require(actuals, [*SERIES_KEY, "week_start", "units"], "actuals")
     _require(series, [*SERIES_KEY, *GROUP_KEY], "series")
-    _require(plan, [*SERIES_KEY, "week_start", "plan_units"], "plan")
     week0 = np.datetime64(pd.Timestamp(week0_start).date(), "D")
     horizon, window = settings.horizon_weeks, settings.window_weeks
 
@@ -151,10 +154,12 @@ def sense(
     index = pd.MultiIndex.from_frame(keys[SERIES_KEY])
     group_codes, group_keys = _group_codes(keys)
 
-    raw, reported = _actuals_matrix(actuals, index, week0, window)
+    actual_rows = _matrix_rows(actuals, "units", "actuals", series, index)
+    raw, reported = _actuals_matrix(actuals, actual_rows, len(keys), week0, window)
     n_weeks = raw.shape[1]
+    plan_rows = _matrix_rows(plan, "plan_units", "plan", series, index)
     plan_matrix = _weekly_matrix(
-        plan, "plan_units", index, week0, first_week=-window, n_weeks=window + horizon
+        plan, "plan_units", plan_rows, len(keys), week0, -window, window + horizon
     )[0]
     plan_window, plan_horizon = plan_matrix[:, :window], plan_matrix[:, window:]
 
@@ -206,8 +211,24 @@ def _group_codes(keys: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return codes, groups
 
 
+def _matrix_rows(
+    frame: pd.DataFrame, column: str, name: str, series: pd.DataFrame, index: pd.MultiIndex
+) -> np.ndarray:
+    """The matrix row of each row of `frame` (actuals or plan): the position of its
+    SKU-location in `index`, -1 when that is not one of `series`."""
+    if SERIES_ROW not in frame.columns:
+        _require(frame, [*SERIES_KEY, "week_start", column], name)
+        return index.get_indexer(pd.MultiIndex.from_arrays([frame[c] for c in SERIES_KEY]))
+    _require(frame, [SERIES_ROW, "week_start", column], name)
+    # Matrix row of each position in `series`, and -1 for a position outside it (last).
+    row_of_position = np.append(index.get_indexer(pd.MultiIndex.from_frame(series[SERIES_KEY])), -1)
+    positions = frame[SERIES_ROW].to_numpy(dtype=np.int64, na_value=-1)
+    outside = (positions < 0) | (positions >= len(series))
+    return row_of_position[np.where(outside, len(series), positions)]
+
+
 def _actuals_matrix(
-    actuals: pd.DataFrame, index: pd.MultiIndex, week0: np.datetime64, window: int
+    actuals: pd.DataFrame, rows: np.ndarray, n_series: int, week0: np.datetime64, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(series x week) units summed per week, and whether any row was reported that week.
     Weeks run from -n_weeks to -1; n_weeks covers the oldest actual (capped at
@@ -216,30 +237,31 @@ def _actuals_matrix(
     past = offsets[(offsets < 0) & (offsets >= -MAX_HISTORY_WEEKS)]
     oldest = int(-past.min()) if len(past) else 0
     n_weeks = max(oldest, window + 1)
-    return _weekly_matrix(actuals, "units", index, week0, -n_weeks, n_weeks, offsets)
+    return _weekly_matrix(actuals, "units", rows, n_series, week0, -n_weeks, n_weeks, offsets)
 
 
 def _weekly_matrix(
     frame: pd.DataFrame,
     column: str,
-    index: pd.MultiIndex,
+    rows: np.ndarray,
+    n_series: int,
     week0: np.datetime64,
     first_week: int,
     n_weeks: int,
     offsets: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sum of `column` per series x week for weeks first_week .. first_week + n_weeks - 1;
-    NaN where no row was given (the second array says where rows were given)."""
+    NaN where no row was given (the second array says where rows were given). `rows` is
+    the matrix row of each row of `frame` (-1: none)."""
     if offsets is None:
         offsets = _week_offsets(frame["week_start"], week0)
-    rows = index.get_indexer(pd.MultiIndex.from_arrays([frame[c] for c in SERIES_KEY]))
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     columns = offsets - first_week
     keep = (rows >= 0) & (columns >= 0) & (columns < n_weeks) & ~np.isnan(values)
     cell = rows[keep].astype(np.int64) * n_weeks + columns[keep]
-    size = len(index) * n_weeks
-    total = np.bincount(cell, weights=values[keep], minlength=size).reshape(len(index), n_weeks)
-    given = np.bincount(cell, minlength=size).reshape(len(index), n_weeks) > 0
+    size = n_series * n_weeks
+    total = np.bincount(cell, weights=values[keep], minlength=size).reshape(n_series, n_weeks)
+    given = np.bincount(cell, minlength=size).reshape(n_series, n_weeks) > 0
     return np.where(given, total, np.nan), given
 
 
@@ -324,10 +346,14 @@ def _family_shapes(
     active = ~np.isnan(capped)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_units = np.where(history.has_demand, np.nansum(capped, axis=1) / active.sum(axis=1), 0)
+    filled = np.nan_to_num(capped, nan=0.0)
     units_sum = np.zeros((n_groups, n_weeks))
     scale_sum = np.zeros((n_groups, n_weeks))
-    np.add.at(units_sum, group_codes, np.nan_to_num(capped, nan=0.0))
-    np.add.at(scale_sum, group_codes, active * mean_units[:, None])
+    for g in range(n_groups):
+        # Row by row in series order, as np.add.at would add them, but several times faster.
+        members = group_codes == g
+        units_sum[g] = filled[members].sum(axis=0)
+        scale_sum[g] = (active[members] * mean_units[members, None]).sum(axis=0)
     scale_total = np.bincount(group_codes, weights=mean_units, minlength=n_groups)
     n_series = np.bincount(group_codes, weights=history.has_demand, minlength=n_groups)
     group_start = np.full(n_groups, n_weeks)

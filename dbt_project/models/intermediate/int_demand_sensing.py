@@ -7,8 +7,8 @@ def model(dbt, session):
     from soe_pipeline.dbt_models import demand_sensing
 
     return demand_sensing(
-        run_context=dbt.ref("stg_pipeline__run_context").df(),
-        sku_locations=dbt.ref("int_sku_locations").df(),
-        actuals=dbt.ref("int_weekly_actuals").df(),
-        plan=dbt.ref("int_committed_plan").df(),
+        run_context=dbt.ref("stg_pipeline__run_context"),
+        sku_locations=dbt.ref("int_sku_locations"),
+        actuals=dbt.ref("int_weekly_actuals"),
+        plan=dbt.ref("int_committed_plan"),
     )
