@@ -46,7 +46,23 @@ qualify row_number() over (
 
 {#- The visible files of the daily event extracts that measure demand (int_weekly_event_totals). -#}
 {% macro demand_event_files() -%}
-select system, extract, source_file
+select system, extract, source_file, extracted_at
 from {{ ref('stg_pipeline__loaded_files') }}
 where is_visible and (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
+{%- endmacro %}
+
+{#- Rows of `relation` from the files in `files` (system, source_file, extracted_at) of one
+    system; the extraction-time range lets DuckDB skip the row groups of other files. -#}
+{% macro from_files(files, system) -%}
+_extracted_at between (select min(extracted_at) from {{ files }} where system = '{{ system }}')
+    and (select max(extracted_at) from {{ files }} where system = '{{ system }}')
+and _source_file in (select source_file from {{ files }} where system = '{{ system }}')
+{%- endmacro %}
+
+{#- A date column in the weeks of `weeks` (week_start); the date range lets DuckDB skip the
+    row groups of other weeks. -#}
+{% macro in_weeks(column, weeks='weeks') -%}
+{{ column }} >= (select min(week_start) from {{ weeks }})
+and {{ column }} < (select max(week_start) + 7 from {{ weeks }})
+and cast({{ dbt.date_trunc('week', column) }} as date) in (select week_start from {{ weeks }})
 {%- endmacro %}

@@ -10,7 +10,7 @@ with visible_files as (
 ),
 
 loaded_files as (
-    select system, extract, source_file
+    select system, extract, source_file, extracted_at
     from {{ ref('stg_pipeline__loaded_files') }}
     where (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
 ),
@@ -28,13 +28,13 @@ changed_files as (
 changed_shipment_ids as (
     select distinct shipment_id
     from {{ source('wms', 'shipments') }}
-    where _source_file in (select source_file from changed_files where system = 'wms')
+    where {{ from_files('changed_files', 'wms') }}
 ),
 
 final as (
     select cast({{ dbt.date_trunc('week', 'business_date') }} as date) as week_start
     from {{ source('pos', 'daily_sales') }}
-    where _source_file in (select source_file from changed_files where system = 'pos')
+    where {{ from_files('changed_files', 'pos') }}
     union
     select cast({{ dbt.date_trunc('week', 'ship_date') }} as date) as week_start
     from {{ source('wms', 'shipments') }}

@@ -12,10 +12,17 @@ order_lines as (
     from {{ ref('stg_erp__sales_orders') }}
 ),
 
-{% set referencing = "shipment_id in (select shipments.shipment_id from " ~ source('wms', 'shipments')
-    ~ " as shipments semi join order_lines using (order_id, order_line))" %}
+-- The order id range lets DuckDB skip the row groups of older orders' shipments.
+shipments_of_lines as (
+    select shipment_id
+    from {{ source('wms', 'shipments') }}
+    where order_id between (select min(order_id) from order_lines) and (select max(order_id) from order_lines)
+        and (order_id, order_line) in (select order_id, order_line from order_lines)
+),
+
 shipments as (
-    {{ latest_events(source('wms', 'shipments'), ['shipment_id'], where=referencing) }}
+    {{ latest_events(source('wms', 'shipments'), ['shipment_id'],
+                     where='shipment_id in (select shipment_id from shipments_of_lines)') }}
 ),
 
 final as (
@@ -26,9 +33,9 @@ final as (
         max(shipments.delivered_date) as last_delivered_date,
         bool_and(shipments.delivered_date is not null) as is_all_delivered
     from shipments
-    semi join order_lines using (order_id, order_line)
     cross join run_context
     where shipments.ship_date <= run_context.as_of
+        and (shipments.order_id, shipments.order_line) in (select order_id, order_line from order_lines)
     group by shipments.order_id, shipments.order_line
 )
 

@@ -18,9 +18,9 @@
 -- depends_on: {{ ref('stg_pipeline__loaded_files') }}
 
 {% if is_incremental() %}
-{% set pos_rows = "cast(" ~ dbt.date_trunc('week', 'business_date') ~ " as date) in (select week_start from weeks)" %}
+{% set pos_rows = in_weeks('business_date') %}
 {% set shipment_rows = "shipment_id in (select shipment_id from " ~ source('wms', 'shipments')
-    ~ " where cast(" ~ dbt.date_trunc('week', 'ship_date') ~ " as date) in (select week_start from weeks))" %}
+    ~ " where " ~ in_weeks('ship_date') ~ ")" %}
 {% else %}
 {% set pos_rows = none %}
 {% set shipment_rows = none %}
@@ -60,5 +60,5 @@ final as (
 
 select * from final
 {% if is_incremental() %}
-where week_start in (select week_start from weeks)
+where {{ in_weeks('week_start') }}
 {% endif %}
