@@ -155,8 +155,8 @@ def worker_generate(spec: dict, sampler: RssSampler) -> dict:
 
 class GxTimer:
     """Times the Great Expectations gate inside ingestion without changing it: wraps
-    `quality.gate.suite_validator` (the whole gate: dedupe to the newest file per key, read to
-    pandas, validate) and `quality.gate.validate_batch` (Great Expectations itself)."""
+    `quality.gate.suite_validator` (the whole gate: key uniqueness, sample, newest file per
+    key in the sample, read to pandas, validate) and `quality.gate.validate_batch` (Great Expectations itself)."""
 
     def __init__(self) -> None:
         self.per_extract: dict[str, dict] = defaultdict(

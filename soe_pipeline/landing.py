@@ -143,13 +143,22 @@ def check_header(file: LandingFile, contract: Contract, con: duckdb.DuckDBPyConn
     return header
 
 
-def _typed(column: Column) -> str:
-    """SQL casting one staged value to its contract type (NULL when it does not cast)."""
+def _typed(column: Column, value: str) -> str:
+    """SQL casting a text value to the column's contract type (NULL when it does not cast)."""
     if column.type == "integer":
         # TRY_CAST('1.5' AS BIGINT) rounds: an integer column must hold a whole number.
-        as_double = f"TRY_CAST({column.name} AS DOUBLE)"
-        return f"CASE WHEN {as_double} = round({as_double}) THEN TRY_CAST({column.name} AS BIGINT) END"
-    return f"TRY_CAST({column.name} AS {column.duckdb_type})"
+        as_double = f"TRY_CAST({value} AS DOUBLE)"
+        return f"CASE WHEN {as_double} = round({as_double}) THEN TRY_CAST({value} AS BIGINT) END"
+    return f"TRY_CAST({value} AS {column.duckdb_type})"
+
+
+def _text_column(column: Column) -> str:
+    """The `_checked` column holding a rejected row's value as the file wrote it.
+
+    String columns hold their text as their typed value; the others keep it in
+    `_<name>_text`, filled for rejected rows only (accepted rows need no copy of it).
+    """
+    return column.name if column.type == "string" else f"_{column.name}_text"
 
 
 def referenced_masters(contract: Contract) -> list[Contract]:
@@ -169,49 +178,54 @@ def master_values_sql(reference: str) -> str:
     )
 
 
-def _row_rules(contract: Contract) -> list[str]:
+def _row_rules(contract: Contract, native: frozenset[str]) -> list[str]:
     """One SQL expression per row-level rule: the broken rule's text, or NULL.
 
     Rules come from the contract: the value casts to its type, non-nullable columns are not
     null, `min` bounds, `allowed` values, dates not after the file's extraction date, and
     `references` to values known to the newest master file.
+
+    They read the staged batch (see `_read_batch`): `<name>` is the typed value and, for a
+    column read as text that is not a string, `_<name>_text` the text. `native` columns are
+    already of their contract type in the file (Parquet): their text is their value cast
+    to VARCHAR, which always casts back, so the type rule cannot break there.
     """
     rules = []
     for column in contract.columns:
-        typed = _typed(column)
         name = column.name
-        rules.append(
-            f"CASE WHEN {name} IS NOT NULL AND ({typed}) IS NULL "
-            f"THEN '{name}: not a valid {column.type}' END"
-        )
-        if not column.nullable:
-            rules.append(f"CASE WHEN {name} IS NULL THEN '{name}: null' END")
-        if column.min is not None:
+        as_text = column.type != "string" and name not in native
+        text = f"CAST({name} AS VARCHAR)" if name in native else _text_column(column)
+        if as_text:
             rules.append(
-                f"CASE WHEN ({typed}) < {float(column.min)} THEN '{name}: below {column.min:g}' END"
+                f"CASE WHEN {text} IS NOT NULL AND {name} IS NULL "
+                f"THEN '{name}: not a valid {column.type}' END"
             )
+        if not column.nullable:
+            rules.append(f"CASE WHEN {text if as_text else name} IS NULL THEN '{name}: null' END")
+        if column.min is not None:
+            rules.append(f"CASE WHEN {name} < {float(column.min)} THEN '{name}: below {column.min:g}' END")
         if column.allowed:
             values = ", ".join(f"'{v}'" for v in column.allowed)
             rules.append(
-                f"CASE WHEN {name} NOT IN ({values}) "
+                f"CASE WHEN {text} NOT IN ({values}) "
                 f"THEN '{name}: not one of {'/'.join(column.allowed)}' END"
             )
         if column.not_after_as_of:
             rules.append(
-                f"CASE WHEN CAST(({typed}) AS DATE) > CAST(_extracted_at AS DATE) "
+                f"CASE WHEN CAST({name} AS DATE) > CAST(_extracted_at AS DATE) "
                 f"THEN '{name}: after the file''s extraction date' END"
             )
         if column.references:
             rules.append(
-                f"CASE WHEN {name} IS NOT NULL AND {name} NOT IN ({master_values_sql(column.references)}) "
+                f"CASE WHEN {text} IS NOT NULL AND {text} NOT IN ({master_values_sql(column.references)}) "
                 f"THEN '{name}: unknown in {column.references.split('.')[0]}' END"
             )
     return rules
 
 
-def _reject_reason(contract: Contract) -> str:
+def _reject_reason(contract: Contract, native: frozenset[str]) -> str:
     """SQL giving the broken row-level rules of a staged row, or NULL when it is good."""
-    return f"nullif(concat_ws('; ', {', '.join(_row_rules(contract))}), '')"
+    return f"nullif(concat_ws('; ', {', '.join(_row_rules(contract, native))}), '')"
 
 
 def ensure_loaded_files_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -241,10 +255,45 @@ def _loaded_file_names(con: duckdb.DuckDBPyConnection, contract: Contract) -> se
     return {row[0] for row in rows}
 
 
-def _stage(con: duckdb.DuckDBPyConnection, files: list[LandingFile], contract: Contract) -> None:
-    """All new files of one format into temp table `_stage` (contract columns + file name)."""
+def _create_work_tables(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    files: list[LandingFile],
+    landing_dir: Path,
+    loaded_at: dt.datetime,
+) -> None:
+    """`_files`: one row per new file with its lineage, so no row parses its file name.
+    `_checked`: every new row, typed, with the rules it breaks (filled by `_read_batch`)."""
+    con.execute(
+        "create or replace temp table _files (_file_id INTEGER primary key, filename VARCHAR, "
+        "_source_file VARCHAR, _extracted_at TIMESTAMP, _loaded_at TIMESTAMP)"
+    )
+    con.execute(
+        "insert into _files select unnest(?::INTEGER[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+        "unnest(?::TIMESTAMP[]), ?::TIMESTAMP",
+        [
+            list(range(len(files))),
+            [str(f.path) for f in files],  # as DuckDB's `filename` column reports it
+            [str(f.path.relative_to(landing_dir)) for f in files],
+            [f.extracted_at for f in files],
+            loaded_at,
+        ],
+    )
+    columns = [f"{c.name} {c.duckdb_type}" for c in contract.columns]
+    texts = [f"{_text_column(c)} VARCHAR" for c in contract.columns if c.type != "string"]
+    con.execute(
+        f"create or replace temp table _checked ({', '.join(columns + texts)}, "
+        "_file_id INTEGER NOT NULL, _reject_reason VARCHAR)"
+    )
+
+
+def _read_batch(con: duckdb.DuckDBPyConnection, files: list[LandingFile], contract: Contract) -> None:
+    """New files of one format (and, for CSV, one header) into `_checked` in one pass.
+
+    CSV is read as text. Parquet columns already of their contract type are kept as they
+    are (no round trip through text); the others are read as text, as CSV.
+    """
     paths = [str(f.path) for f in files]
-    columns = ", ".join(contract.column_names)
     if files[0].format == "parquet":
         source = "read_parquet(?, filename = true, union_by_name = true)"
     else:
@@ -255,8 +304,46 @@ def _stage(con: duckdb.DuckDBPyConnection, files: list[LandingFile], contract: C
             "filename = true, null_padding = false)"
         )
     try:
+        if files[0].format == "parquet":
+            types = dict(
+                row[:2] for row in con.execute(f"describe select * from {source}", [paths]).fetchall()
+            )
+        else:
+            types = dict.fromkeys(contract.column_names, "VARCHAR")
+        native = frozenset(
+            c.name for c in contract.columns if c.type != "string" and types[c.name] == c.duckdb_type
+        )
+        read = []
+        for column in contract.columns:
+            value = f"s.{column.name}"
+            text = value if types[column.name] == "VARCHAR" else f"CAST({value} AS VARCHAR)"
+            if column.type == "string":
+                read.append(f"{text} as {column.name}")
+            elif column.name in native:
+                read.append(f"{value} as {column.name}")
+            else:
+                read.append(f"{text} as {_text_column(column)}")
+        typed = [
+            f"{_typed(c, _text_column(c))} as {c.name}"
+            for c in contract.columns
+            if c.type != "string" and c.name not in native
+        ]
+        rejected_text = [
+            f"case when _reject_reason is not null then "
+            f"{_text_column(c) if c.name not in native else f'CAST({c.name} AS VARCHAR)'} end"
+            for c in contract.columns
+            if c.type != "string"
+        ]
+        kept = [*contract.column_names, *rejected_text, "_file_id", "_reject_reason"]
+        # A file missing from `_files` would leave `_file_id` null, which `_checked` refuses.
         con.execute(
-            f"insert into _stage select {columns}, filename from {source}", [paths]
+            f"insert into _checked "
+            f"with file_rows as (select {', '.join(read)}, f._file_id, f._extracted_at "
+            f"  from {source} as s left join _files as f on f.filename = s.filename), "
+            f"typed_rows as (select *{''.join(f', {t}' for t in typed)} from file_rows), "
+            f"checked_rows as (select *, {_reject_reason(contract, native)} as _reject_reason from typed_rows) "
+            f"select {', '.join(kept)} from checked_rows",
+            [paths],
         )
     except duckdb.Error as error:
         # DuckDB names the failing file and line in its message; keep its first lines.
@@ -266,8 +353,9 @@ def _stage(con: duckdb.DuckDBPyConnection, files: list[LandingFile], contract: C
 
 
 Validator = Callable[[duckdb.DuckDBPyConnection, str], None]
-"""Called with the connection and the temp table of accepted new rows before they are
-committed; raises LandingError to block the whole batch (e.g. a Great Expectations suite)."""
+"""Called with the connection and the name of a temp relation (a view) of the accepted new
+rows before they are committed, with the raw table's columns (contract columns, typed, and
+lineage); raises LandingError to block the whole batch (e.g. a Great Expectations suite)."""
 
 # More rejected rows than this share means the file is broken, not a few rows.
 MAX_REJECTED_SHARE = 0.5
@@ -284,6 +372,10 @@ def load_extract(
     All new files load in one transaction: any file-level problem, a batch the validator
     refuses, or a snapshot with no rows raises LandingError and leaves the warehouse (and
     the list of loaded files) as it was, so the next run tries again.
+
+    The rows are held once before the insert (temp table `_checked`: typed values, the
+    rules each breaks, and the file's text of the rejected ones); lineage is joined per
+    file from `_files`.
     """
     landing_dir = Path(landing_dir).resolve()
     report = LoadReport(extract=contract.name)
@@ -304,45 +396,35 @@ def load_extract(
         batch_key = (file.format, *header) if file.format == "csv" else (file.format,)
         batches.setdefault(batch_key, []).append(file)
 
-    staged_columns = ", ".join(f"{c} VARCHAR" for c in contract.column_names)
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    columns = ", ".join(contract.column_names)
+    lineage = ", ".join(LINEAGE_COLUMNS)
     con.execute("begin transaction")
     try:
-        con.execute(f"create or replace temp table _stage ({staged_columns}, filename VARCHAR)")
+        _create_work_tables(con, contract, new_files, landing_dir, loaded_at)
         for batch in batches.values():
-            _stage(con, batch, contract)
+            _read_batch(con, batch, contract)
         con.execute(
-            "create or replace temp table _with_lineage as select *, "
-            "substr(filename, length(?) + 2) as _source_file, "
-            "strptime(regexp_extract(filename, '_(\\d{8}T\\d{6}Z)\\.[a-z]+$', 1), '%Y%m%dT%H%M%SZ') "
-            "as _extracted_at, ?::timestamp as _loaded_at from _stage",
-            [str(landing_dir), loaded_at],
-        )
-        con.execute(
-            f"create or replace temp table _checked as "
-            f"select *, {_reject_reason(contract)} as _reject_reason from _with_lineage"
-        )
-        typed = ", ".join(f"{_typed(c)} as {c.name}" for c in contract.columns)
-        lineage = ", ".join(LINEAGE_COLUMNS)
-        con.execute(
-            f"create or replace temp table _accepted as "
-            f"select {typed}, {lineage} from _checked where _reject_reason is null"
+            f"create or replace temp view _accepted as select {columns}, {lineage} "
+            "from _checked join _files using (_file_id) where _reject_reason is null"
         )
         per_file = {
             name: (read, good)
             for name, read, good in con.execute(
-                "select _source_file, count(*), count(*) filter (_reject_reason is null) "
-                "from _checked group by all"
+                "select _source_file, read, good from _files join (select _file_id, count(*) as read, "
+                "count(*) filter (_reject_reason is null) as good from _checked group by all) "
+                "using (_file_id)"
             ).fetchall()
         }
         _check_batch(con, contract, new_files, landing_dir, per_file)
         if validate is not None:
             validate(con, "_accepted")
-        con.execute(f"insert into {RAW_SCHEMA}.{contract.name} select * from _accepted")
+        con.execute(f"insert into {RAW_SCHEMA}.{contract.name} select {columns}, {lineage} from _accepted")
+        texts = ", ".join(_text_column(c) for c in contract.columns)
         con.execute(
             f"insert into {RAW_SCHEMA}.{contract.name}__rejected "
-            f"select {', '.join(contract.column_names)}, {lineage}, _reject_reason "
-            f"from _checked where _reject_reason is not null"
+            f"select {texts}, {lineage}, _reject_reason "
+            f"from _checked join _files using (_file_id) where _reject_reason is not null"
         )
         for file in new_files:
             name = str(file.path.relative_to(landing_dir))
@@ -358,7 +440,8 @@ def load_extract(
         if report.rows_rejected:
             report.reject_example = _first_reject(con, contract)
         report.newest_extracted_at = max(f.extracted_at for f in new_files)
-        for table in ("_stage", "_with_lineage", "_checked", "_accepted"):
+        con.execute("drop view _accepted")
+        for table in ("_checked", "_files"):
             con.execute(f"drop table {table}")
         con.execute("commit")
     except BaseException:
@@ -368,15 +451,15 @@ def load_extract(
 
 
 def _row_text(contract: Contract) -> str:
-    """SQL rendering a staged row's contract values as a CSV-like line, for messages."""
-    values = ", ".join(f"coalesce({c}, '')" for c in contract.column_names)
+    """SQL rendering a rejected row's values as the file wrote them, a CSV-like line for messages."""
+    values = ", ".join(f"coalesce({_text_column(c)}, '')" for c in contract.columns)
     return f"concat_ws(',', {values})"
 
 
 def _first_reject(con: duckdb.DuckDBPyConnection, contract: Contract) -> str:
     reason, source_file, row = con.execute(
         f"select _reject_reason, _source_file, {_row_text(contract)} from _checked "
-        "where _reject_reason is not null order by _source_file limit 1"
+        "join _files using (_file_id) where _reject_reason is not null order by _source_file limit 1"
     ).fetchall()[0]
     return f"{reason!r} in {source_file}: [{row}]"
 
@@ -397,8 +480,8 @@ def _check_batch(
                                "must be the full picture, so it would wipe every row")
         if read and (read - good) / read > MAX_REJECTED_SHARE:
             reason, example = con.execute(
-                f"select _reject_reason, {_row_text(contract)} "
-                "from _checked where _source_file = ? and _reject_reason is not null limit 1",
+                f"select _reject_reason, {_row_text(contract)} from _checked join _files using (_file_id) "
+                "where _source_file = ? and _reject_reason is not null limit 1",
                 [name],
             ).fetchall()[0]
             raise LandingError(

@@ -199,3 +199,68 @@ def test_the_suite_gate_refuses_what_the_contract_forbids_even_past_the_row_rule
         suite_validator(contract, as_of=dt.date(2026, 1, 7))(con, "batch")
     assert error.value.rule == "contract suite: allowed(status)"
     assert "retired" in error.value.detail
+
+
+def test_parquet_columns_of_their_contract_type_or_as_text_get_the_same_rules(tmp_path, con):
+    landing = tmp_path / "landing"
+    _load_masters(landing, con)
+    folder = landing / "pos" / "daily_sales"
+    folder.mkdir(parents=True)
+    # Typed as the contract says (no round trip through text), and one future date.
+    con.execute(
+        f"copy (select * from (values (date '2026-01-05', 'ST1', 'A', -1.0::double, -5.0::double), "
+        f"(date '2026-01-09', 'ST1', 'A', 1.0::double, 5.0::double)) "
+        f"t(business_date, location_id, sku, units_sold, net_sales_amount)) "
+        f"to '{folder}/daily_sales_20260107T010000Z.parquet' (format parquet)"
+    )
+    # Everything as text, the way some exporters write Parquet.
+    con.execute(
+        f"copy (select * from (values ('2026-01-05', 'ST1', 'B', '2', '10'), ('2026-01-06', 'ST1', 'A', '1.5', '7.5'), "
+        f"('2026-01-06', 'ST1', 'B', 'abc', '10'), ('2026-01-06', 'XX', 'A', '1', '5')) "
+        f"t(business_date, location_id, sku, units_sold, net_sales_amount)) "
+        f"to '{folder}/daily_sales_20260107T020000Z.parquet' (format parquet)"
+    )
+    report = load_extract(con, get_contract("pos", "daily_sales"), landing)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 3, 3)
+    assert con.execute(
+        "select business_date, sku, units_sold, _extracted_at from raw.pos__daily_sales order by all"
+    ).fetchall() == [
+        (dt.date(2026, 1, 5), "A", -1.0, dt.datetime(2026, 1, 7, 1)),
+        (dt.date(2026, 1, 5), "B", 2.0, dt.datetime(2026, 1, 7, 2)),
+        (dt.date(2026, 1, 6), "A", 1.5, dt.datetime(2026, 1, 7, 2)),
+    ]
+    rejected = con.execute(
+        "select business_date, location_id, units_sold, _reject_reason, _source_file "
+        "from raw.pos__daily_sales__rejected order by all"
+    ).fetchall()
+    assert rejected == [
+        ("2026-01-06", "ST1", "abc", "units_sold: not a valid decimal",
+         "pos/daily_sales/daily_sales_20260107T020000Z.parquet"),
+        ("2026-01-06", "XX", "1", "location_id: unknown in locations",
+         "pos/daily_sales/daily_sales_20260107T020000Z.parquet"),
+        ("2026-01-09", "ST1", "1.0", "business_date: after the file's extraction date",
+         "pos/daily_sales/daily_sales_20260107T010000Z.parquet"),
+    ]
+
+
+def test_the_gate_takes_corrections_across_files_but_not_a_key_twice_in_one_file(tmp_path, con):
+    from soe_pipeline.quality.gate import suite_validator
+
+    landing = tmp_path / "landing"
+    _load_masters(landing, con)
+    contract = get_contract("pos", "daily_sales")
+    gate = suite_validator(contract, as_of=dt.date(2026, 1, 7))
+    row = dict(business_date="2026-01-05", location_id="ST1", sku="A", units_sold=3, net_sales_amount=15)
+    write_extract(landing, "pos", "daily_sales", [row, {**row, "sku": "B"}], stamp="20260106T010000Z")
+    write_extract(landing, "pos", "daily_sales", [{**row, "units_sold": 4}], stamp="20260107T010000Z")
+    assert load_extract(con, contract, landing, validate=gate).rows_loaded == 3
+
+    # A key twice in one file is refused, even when a later file of the batch corrects it.
+    write_extract(landing, "pos", "daily_sales", [row, row], stamp="20260107T020000Z")
+    write_extract(landing, "pos", "daily_sales", [row], stamp="20260107T030000Z")
+    with pytest.raises(LandingError) as error:
+        load_extract(con, contract, landing, validate=gate)
+    assert error.value.rule == "contract suite: key_unique(business_date, location_id, sku)"
+    assert error.value.file == "pos/daily_sales/daily_sales_20260107T020000Z.csv"
+    assert "sku=A" in error.value.detail
+    assert con.execute("select count(*) from raw.pos__daily_sales").fetchall() == [(3,)]
