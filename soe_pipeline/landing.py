@@ -108,9 +108,9 @@ def discover(landing_dir: Path, contract: Contract) -> list[LandingFile]:
 def _header(file: LandingFile, con: duckdb.DuckDBPyConnection) -> list[str]:
     if file.format == "parquet":
         try:
-            rows = con.execute(
-                "select name from parquet_schema(?) where name <> 'schema'", [str(file.path)]
-            ).fetchall()
+            # The first schema element is the root group (named `schema`, `duckdb_schema`, ...
+            # by the writer), not a column.
+            rows = con.execute("select name from parquet_schema(?)", [str(file.path)]).fetchall()[1:]
         except duckdb.Error as error:
             raise LandingError(file.path, "not a Parquet file", str(error).splitlines()[0]) from error
         return [row[0] for row in rows]

@@ -710,6 +710,10 @@ def _projection_by_sku_location(
     rows = projection.rows
     if rows.empty:
         return {}
+    # A vectorised pre-filter first: the projection has a row per SKU-location and week
+    # (1.3 M at 100,000 SKU-locations); only the wanted ones are formatted one by one.
+    rows = rows[rows["sku"].astype("string").isin({sku for sku, _ in keys})
+                & rows["location_id"].astype("string").isin({loc for _, loc in keys})]
     skus = rows["sku"].map(_text)
     locations = rows["location_id"].map(_text)
     wanted = skus.isin({sku for sku, _ in keys}) & locations.isin({loc for _, loc in keys})
