@@ -7,22 +7,23 @@
     where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
 {%- endmacro %}
 
-{#- Snapshot extract: the newest visible file is the whole truth. -#}
+{#- Snapshot extract: the newest visible file is the whole truth. It is looked up in the list
+    of loaded files, and its extraction time lets DuckDB skip the row groups of every other
+    file, so the cost does not grow with the weeks of snapshots kept in raw. -#}
 {% macro latest_snapshot(relation) -%}
-with visible as (
-    {{ visible_rows(relation) }}
-),
-
-newest_file as (
-    select _source_file
-    from visible
-    order by _extracted_at desc, _source_file desc
+with newest_file as (
+    select source_file, extracted_at
+    from {{ source('pipeline', 'loaded_files') }}
+    where extract = '{{ relation.identifier }}'
+        and extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+    order by extracted_at desc, source_file desc
     limit 1
 )
 
-select visible.* exclude (_loaded_at)
-from visible
-where _source_file in (select _source_file from newest_file)
+select * exclude (_loaded_at)
+from {{ relation }}
+where _extracted_at = (select extracted_at from newest_file)
+    and _source_file = (select source_file from newest_file)
 {%- endmacro %}
 
 {#- Event extract: every visible file counts; a later file's row replaces an earlier one with

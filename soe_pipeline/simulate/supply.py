@@ -22,6 +22,9 @@ from soe_pipeline.simulate.network import DC, PLANT, STORE, Network
 from soe_pipeline.simulate.timeline import Timeline
 
 MIN_BUFFER_UNITS = 3.0
+# Healthy usable stock stays under this many weeks of average demand where whole units allow
+# (a slow store SKU selling a unit every five weeks), well below the excess-cover threshold.
+HEALTHY_COVER_WEEKS = 12.0
 
 SIM_WEEKS = 16  # planned beyond the 13-week horizon so open orders exist past it too
 
@@ -54,6 +57,7 @@ def base_plan(network: Network, demand: np.ndarray, rng: np.random.Generator) ->
     floor = safety_stock + np.maximum(1.5 * weekly, MIN_BUFFER_UNITS)
     target = floor + cycle * weekly
     usable = np.ceil(floor + rng.uniform(0.2, 1.0, n) * cycle * weekly)
+    usable = np.minimum(usable, np.maximum(np.floor(HEALTHY_COVER_WEEKS * weekly), safety_stock + 1))
     lead_time = np.select(
         [kind == PLANT, kind == DC],
         [rng.integers(5, 11, n), rng.integers(5, 15, n)],
