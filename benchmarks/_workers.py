@@ -524,7 +524,7 @@ def worker_cycle(spec: dict, sampler: RssSampler) -> dict:
             "part_of": "ingest",
             "great_expectations_s": round(gx_s, 2),
             "prepare_s": round(gate_s - gx_s, 2),
-            "prepare_is": "dedupe to newest file per key + DuckDB -> pandas (.df())",
+            "prepare_is": "key-uniqueness check, sample, newest file per key in the sample, DuckDB -> pandas",
             "by_extract": {
                 k: {kk: round(vv, 2) if isinstance(vv, float) else vv for kk, vv in v.items()}
                 for k, v in sorted(gx.per_extract.items())

@@ -328,7 +328,7 @@ def print_cycle(name: str, cycle: dict) -> None:
     print(f"  ingest by system: {systems}")
     validate = stages["validate"]["detail"]
     print(f"  validate: Great Expectations {validate['great_expectations_s']:.1f} s, "
-          f"dedupe + DuckDB->pandas {validate['prepare_s']:.1f} s; "
+          f"key check + sample + DuckDB->pandas {validate['prepare_s']:.1f} s; "
           f"ingest without it {ingest['load_excluding_validate_s']:.1f} s")
     dbt = stages["dbt"]["detail"]
     if dbt.get("dbt_elapsed_s") is not None:
