@@ -77,7 +77,7 @@ def _print_summary(exports: Path, limit: int = 10) -> None:
                 print(f"  [{check}] {check_message or extract}")
     if top:
         print(f"\nTop {len(top)} by priority:")
-        for rank, severity, exception_type, location_id, sku, reason in top:
+        for rank, severity, exception_type, _location_id, _sku, reason in top:
             print(f"  {rank:>3}. [{severity}] {exception_type}: {reason}")
 
 

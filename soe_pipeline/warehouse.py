@@ -9,7 +9,6 @@ from soe_pipeline.contracts import Contract
 from soe_pipeline.landing import LOADED_FILES_TABLE, RAW_SCHEMA, ensure_loaded_files_table
 from soe_pipeline.settings import RunContext, run_context_columns
 
-
 # DuckDB takes 80 % of the machine's memory by default; the pipeline caps it so that a big
 # backfill spills to `<warehouse>.tmp` instead of claiming (or running out of) all of it.
 MEMORY_LIMIT_ENV = "SOE_DUCKDB_MEMORY_LIMIT"

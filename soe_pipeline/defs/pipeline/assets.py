@@ -12,7 +12,7 @@ from soe_pipeline.warehouse import write_run_context
 class RunContextConfig(dg.Config):
     as_of: str | None = None
     """Business date of the run (YYYY-MM-DD); default: today (UTC)."""
-    thresholds: dict[str, float] = {}
+    thresholds: dict[str, float] = {}  # noqa: RUF012 (pydantic copies field defaults)
     """Per-run overrides of assets/thresholds.yml, e.g. {"time_fence_weeks": 3}."""
 
 
