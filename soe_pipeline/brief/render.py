@@ -710,16 +710,15 @@ def _projection_by_sku_location(
     rows = projection.rows
     if rows.empty:
         return {}
-    # A vectorised pre-filter first: the projection has a row per SKU-location and week
-    # (1.3 M at 100,000 SKU-locations); only the wanted ones are formatted one by one.
+    # The wanted rows are found by vectorised comparison first: the projection has a row per
+    # SKU-location and week (1.3 M at 100,000 SKU-locations), too many to format one by one.
     rows = rows[rows["sku"].astype("string").isin({sku for sku, _ in keys})
                 & rows["location_id"].astype("string").isin({loc for _, loc in keys})]
     skus = rows["sku"].map(_text)
     locations = rows["location_id"].map(_text)
-    wanted = skus.isin({sku for sku, _ in keys}) & locations.isin({loc for _, loc in keys})
     found = {}
     for key in sorted(keys):
-        mine = rows[wanted & (skus == key[0]) & (locations == key[1])].copy()
+        mine = rows[(skus == key[0]) & (locations == key[1])].copy()
         mine["_week"] = pd.to_numeric(mine["week_index"], errors="coerce")
         found[key] = _sorted(mine[mine["_week"].notna()], ["_week"]).drop_duplicates("_week")
     return found
