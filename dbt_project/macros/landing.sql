@@ -45,11 +45,13 @@ qualify row_number() over (
 ) = 1
 {%- endmacro %}
 
-{#- The visible files of the daily event extracts that measure demand (int_weekly_event_totals). -#}
-{% macro demand_event_files() -%}
+{#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals):
+    those visible to the run, or all of them. -#}
+{% macro demand_event_files(visible_only=true) -%}
 select system, extract, source_file, extracted_at
 from {{ ref('stg_pipeline__loaded_files') }}
-where is_visible and (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
+where (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
+{%- if visible_only %} and is_visible{% endif %}
 {%- endmacro %}
 
 {#- Rows of `relation` from the files in `files` (system, source_file, extracted_at) of one

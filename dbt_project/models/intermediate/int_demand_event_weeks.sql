@@ -9,19 +9,13 @@ with visible_files as (
     {{ demand_event_files() }}
 ),
 
-loaded_files as (
-    select system, extract, source_file, extracted_at
-    from {{ ref('stg_pipeline__loaded_files') }}
-    where (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
-),
-
 changed_files as (
 {%- if reflected_files is not none %}
     (select * from visible_files except select * from {{ reflected_files }})
     union all
     (select * from {{ reflected_files }} except select * from visible_files)
 {%- else %}
-    select * from loaded_files
+    {{ demand_event_files(visible_only=false) }}
 {%- endif %}
 ),
 
