@@ -28,21 +28,32 @@ where _extracted_at = (select extracted_at from newest_file)
 
 {#- Event extract: every visible file counts; a later file's row replaces an earlier one with
     the same key (that is how sources send corrections). `where` restricts the rows considered
-    (it must keep or drop every version of a key together, e.g. a filter on the key). -#}
+    (it must keep or drop every version of a key together, e.g. a filter on the key).
+
+    Each visible file gets a rank (by extraction time, then name) and every column takes its
+    value from the key's highest-ranked file: a hash aggregate (`arg_max`) rather than a sort
+    of every row by key, so two years of POS are de-duplicated in a fraction of the memory
+    and time (keys are unique within a file: the ingestion contract checks it). -#}
 {% macro latest_events(relation, key, where=none) -%}
-with visible as (
-    {{ visible_rows(relation) }}
+with visible_files as (
+    select
+        source_file as _file,
+        row_number() over (order by extracted_at, source_file) as _file_rank
+    from {{ source('pipeline', 'loaded_files') }}
+    where extract = '{{ relation.identifier }}'
+        and extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+)
+
+select
+    {{ key | join(', ') }},
+    arg_max(columns(* exclude ({{ key | join(', ') }}, _loaded_at, _file, _file_rank)), _file_rank)
+from {{ relation }}
+inner join visible_files on {{ relation }}._source_file = visible_files._file
+where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
     {%- if where %}
     and ({{ where }})
     {%- endif %}
-)
-
-select * exclude (_loaded_at)
-from visible
-qualify row_number() over (
-    partition by {{ key | join(', ') }}
-    order by _extracted_at desc, _source_file desc
-) = 1
+group by {{ key | join(', ') }}
 {%- endmacro %}
 
 {#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals):

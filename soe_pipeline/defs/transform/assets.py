@@ -28,14 +28,14 @@ def soe_dbt_models(
     # One target folder per warehouse keeps dbt's partial-parse state valid between runs
     # (a changed profile path forces a full re-parse, several seconds).
     target = dbt_project.target_path / f"run-{hashlib.sha1(database.encode()).hexdigest()[:10]}"
-    _prune_target_folders(keep=target)
+    # dagster-dbt reads a relative target path from the dbt project folder, not the cwd.
+    _prune_target_folders(dbt_project.project_dir / target)
     yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
 
 def _prune_target_folders(keep: Path, max_folders: int = 5) -> None:
-    """Keep the most recently used per-warehouse dbt target folders, not one per warehouse ever."""
-    folders = sorted(
-        dbt_project.target_path.glob("run-*"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
+    """Keep the most recently used per-warehouse dbt target folders beside `keep`, not one
+    per warehouse ever."""
+    folders = sorted(keep.parent.glob("run-*"), key=lambda p: p.stat().st_mtime, reverse=True)
     for folder in [f for f in folders if f != keep][max_folders - 1 :]:
         shutil.rmtree(folder, ignore_errors=True)
