@@ -292,7 +292,7 @@ def _steps(instance, run_id: str, ingest_steps: set[str]) -> list[dict]:
 # ingest): model name prefixes.
 DBT_PARTS = {
     "sensing": ("int_demand_sensing",),
-    "exceptions": ("int_exceptions__", "int_shortages", "int_recommended_actions",
+    "exceptions": ("int_exceptions__", "int_shortages", "int_action_plan", "int_recommended_actions",
                    "int_exception_actions", "int_exception_sightings", "exceptions",
                    "recommended_actions", "exception_history"),
 }

@@ -66,8 +66,11 @@ def action_plan(
     sku_locations: pd.DataFrame,
     open_supply: pd.DataFrame,
     shortages: pd.DataFrame,
-):
-    """Coordinated transfers, expedites and escalations for this run's shortages."""
+) -> pd.DataFrame:
+    """Coordinated transfers, expedites and escalations for this run's shortages, and what
+    they do for each shortage exception, as one table (a dbt model returns one): the rows
+    of `ActionPlan.actions` (plan_part 'action') then of `ActionPlan.exceptions` ('exception'),
+    every column nullable and typed, null where a part does not have it."""
     from soe_pipeline.actions import ActionSettings, recommend_actions
 
     run_context = run_context.iloc[0]
@@ -85,4 +88,14 @@ def action_plan(
     open_supply = open_supply[
         ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
     ]
-    return recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings)
+    plan = recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings)
+    nullable = {"int64": "Int64", "float64": "Float64", "bool": "boolean"}
+    parts = {"action": plan.actions, "exception": plan.exceptions}
+    return pd.concat(
+        [
+            part.astype({c: nullable.get(str(t), t) for c, t in part.dtypes.items()})
+            .assign(plan_part=name)
+            for name, part in parts.items()
+        ],
+        ignore_index=True,
+    )

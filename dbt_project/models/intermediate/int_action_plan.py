@@ -1,5 +1,7 @@
-"""What the recommended actions do for each shortage exception: covered and residual units,
-escalation to S&OP and the action line shown to planners (soe_pipeline.actions)."""
+"""The coordinated action plan for this run's shortages (soe_pipeline.actions), computed once:
+the recommended actions (plan_part 'action') and what they do for each shortage exception
+(plan_part 'exception') in one table, split by int_recommended_actions and
+int_exception_actions."""
 
 
 def model(dbt, session):
@@ -12,4 +14,4 @@ def model(dbt, session):
         sku_locations=dbt.ref("int_sku_locations").df(),
         open_supply=dbt.ref("int_open_supply").df(),
         shortages=dbt.ref("int_shortages").df(),
-    ).exceptions
+    )
