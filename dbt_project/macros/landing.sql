@@ -56,13 +56,12 @@ where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__ru
 group by {{ key | join(', ') }}
 {%- endmacro %}
 
-{#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals):
-    those visible to the run, or all of them. -#}
-{% macro demand_event_files(visible_only=true) -%}
+{#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals)
+    visible to the run. -#}
+{% macro demand_event_files() -%}
 select system, extract, source_file, extracted_at
 from {{ ref('stg_pipeline__loaded_files') }}
-where (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments'))
-{%- if visible_only %} and is_visible{% endif %}
+where (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments')) and is_visible
 {%- endmacro %}
 
 {#- Rows of `relation` from the files in `files` (system, source_file, extracted_at) of one
