@@ -239,12 +239,28 @@ class BatchValidation:
         return f"{self.suite}: " + "; ".join(f.describe() for f in self.failures)
 
 
-def _for_gx(df: pd.DataFrame) -> pd.DataFrame:
-    """pandas 3 string columns as object, so GX 1.24 can check their values' types."""
+def _for_gx(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The frame as GX 1.24 checks it fastest, with every rule's verdict unchanged.
+
+    - pandas 3 string columns as object, so GX can check their values' types.
+    - Date and timestamp columns of microseconds as nanoseconds when every value fits:
+      GX compares only nanosecond datetimes vectorised (`column_values.between`), others
+      one Python call per row. Both units pass the `type` rule, so its verdict is the same.
+    """
     import pandas as pd
 
-    strings = {c: object for c, dtype in df.dtypes.items() if isinstance(dtype, pd.StringDtype)}
-    return df.astype(strings) if strings else df
+    both_units = {"datetime64[us]", "datetime64[ns]"}
+    as_nanoseconds = {c.name for c in contract.columns if both_units <= set(PANDAS_TYPES[c.type])}
+    conversions: dict[str, Any] = {}
+    for column, dtype in df.dtypes.items():
+        if isinstance(dtype, pd.StringDtype):
+            conversions[column] = object
+        elif column in as_nanoseconds and str(dtype) == "datetime64[us]":
+            values = df[column]
+            lowest, highest = values.min(), values.max()
+            if pd.isna(lowest) or (pd.Timestamp.min <= lowest and highest <= pd.Timestamp.max):
+                conversions[column] = "datetime64[ns]"
+    return df.astype(conversions) if conversions else df
 
 
 def _known_and_present(
@@ -400,15 +416,22 @@ def validate_batch(
         context.data_sources.add_pandas("extract")
         .add_dataframe_asset(contract.name)
         .add_batch_definition_whole_dataframe("whole_frame")
-        .get_batch(batch_parameters={"dataframe": _for_gx(df)})
+        .get_batch(batch_parameters={"dataframe": _for_gx(df, contract)})
     )
-    result = batch.validate(
-        suite,
-        result_format={
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT,
-        },
-    )
+    # Most batches pass. GX plans every metric of an expectation from a fresh copy of its
+    # configuration (a `references` set of 4,000 codes: 6 ms a copy), and a detailed result
+    # format needs more metrics: SUMMARY makes 114 copies per set expectation, BOOLEAN_ONLY 66.
+    # A first pass asks only for the verdicts; only a batch that fails runs again for the
+    # counts and examples its failures report (the same figures as one detailed pass).
+    result = batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"})
+    if not result.success:
+        result = batch.validate(
+            suite,
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT,
+            },
+        )
 
     rows = len(df)
     missing = [c for c in contract.column_names if c not in df.columns]
