@@ -3,7 +3,8 @@
 steady-state week, one validation per extract, as the ingestion assets run it.
 
     python benchmarks/gate_benchmark.py [--landing DIR] [--baseline REV] [--repeat N]
-                                        [--sizes 1000,10000,25000,50000,100000] [--out DIR]
+                                        [--sizes 1000,10000,25000,50000,100000]
+                                        [--max-rows 10000,25000,50000] [--out DIR]
 
 The week: in a landing folder (default: the medium tier's, `benchmarks/out/medium/landing`,
 left by `run_benchmark.py --tier medium --keep`; without it the demo tier is generated with
@@ -23,6 +24,9 @@ and opens that warehouse read-only. It times:
   samples of each size from the snapshot extracts with at least the largest size of rows,
   best of 3; a least-squares line per extract gives the fixed cost per validation and the
   cost per 100,000 rows.
+
+`--max-rows N,...` then runs the working tree's gate with `MAX_ROWS_FOR_SUITE` set to each N
+(the constant is patched in the child process only), for the time against sample size.
 
 `--baseline REV` also measures the code of git revision REV (exported with `git archive`)
 on the same warehouse, alternating with the working tree when `--repeat` > 1, and prints
@@ -106,11 +110,14 @@ def prepare(landing: Path, out: Path) -> tuple[Path, dt.date]:
     return warehouse, as_of
 
 
-def worker(warehouse: Path, as_of: dt.date, sizes: list[int]) -> None:
+def worker(warehouse: Path, as_of: dt.date, sizes: list[int], max_rows: int | None) -> None:
     """One measurement (in a child process): prints its figures as JSON on the last line."""
     import soe_pipeline.quality.gate as gate
     from soe_pipeline.contracts import load_contracts
     from soe_pipeline.landing import master_values_sql
+
+    if max_rows is not None:
+        gate.MAX_ROWS_FOR_SUITE = max_rows  # read by the gate's sample query at each call
 
     original = gate.validate_batch
     gx_seconds: dict[str, float] = {}
@@ -189,7 +196,9 @@ def fit(sizes: list[int], seconds: list[float]) -> tuple[float, float]:
     return intercept, slope * 100_000
 
 
-def measure(code: Path, warehouse: Path, as_of: dt.date, sizes: list[int]) -> dict:
+def measure(
+    code: Path, warehouse: Path, as_of: dt.date, sizes: list[int], max_rows: int | None = None
+) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code), "GX_ANALYTICS_ENABLED": "false"}
     args = [
         sys.executable,
@@ -201,6 +210,7 @@ def measure(code: Path, warehouse: Path, as_of: dt.date, sizes: list[int]) -> di
         as_of.isoformat(),
         "--sizes",
         ",".join(map(str, sizes)),
+        *(["--max-rows", str(max_rows)] if max_rows is not None else []),
     ]
     done = subprocess.run(args, env=env, cwd=code, capture_output=True, text=True)
     if done.returncode:
@@ -272,11 +282,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "gate")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--max-rows",
+        default="",
+        help="also run the working tree's gate with MAX_ROWS_FOR_SUITE set to each of these "
+        "sample sizes (comma-separated), e.g. 10000,25000,50000",
+    )
     parser.add_argument("--as-of", type=dt.date.fromisoformat, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.worker:
-        worker(args.warehouse, args.as_of, sizes)
+        worker(args.warehouse, args.as_of, sizes, int(args.max_rows) if args.max_rows else None)
         return
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -319,6 +335,20 @@ def main() -> None:
             f"GX {before['gx_s'] / after['gx_s']:.2f}x"
         )
         shutil.rmtree(args.out / "baseline_code")
+    sweep = [int(n) for n in args.max_rows.split(",") if n]
+    if sweep:
+        print(f"\nworking tree, gate by sample size (MAX_ROWS_FOR_SUITE), best of {args.repeat}:")
+        print(
+            f"  {'max rows':>9}{'rows to GX':>12}{'gate s':>9}{'GX s':>8}{'GX after the first s':>22}"
+        )
+        for max_rows in sweep:
+            runs = [measure(REPO, warehouse, as_of, [], max_rows) for _ in range(args.repeat)]
+            run = min(runs, key=lambda r: r["gate_s"])
+            later = run["gx_s"] - run["extracts"][0]["gx_s"]
+            rows = sum(e["rows"] for e in run["extracts"])
+            print(
+                f"  {max_rows:>9,}{rows:>12,}{run['gate_s']:>9.2f}{run['gx_s']:>8.2f}{later:>22.2f}"
+            )
 
 
 if __name__ == "__main__":
