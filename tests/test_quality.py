@@ -313,7 +313,23 @@ def test_unknown_sku_fails_references_with_example() -> None:
     broken = failure(validation, "references", "sku")
     assert broken.examples == ["SKU-404"]
     assert broken.unexpected_count == 1
+    assert broken.unexpected_percent == 25.0
+    # Reported as the rule is written, whatever form decided that the batch fails.
+    assert broken.expectation_type == "expect_column_values_to_be_in_set"
     assert validation.failures == [broken]
+
+
+def test_dates_beyond_the_nanosecond_range_are_checked_like_any_other() -> None:
+    # A far-future plan week is allowed; a far-future commit time is not. Neither fits the
+    # nanosecond datetimes GX compares fastest, so their columns are checked as they come.
+    rows = sop_plan_rows()
+    rows[0]["week_start"] = dt.date(9999, 12, 27)
+    assert validate(SOP_PLAN, rows).success
+
+    rows[1]["committed_at"] = dt.datetime(9999, 12, 31, 23)
+    broken = failure(validate(SOP_PLAN, rows), "not_after_as_of", "committed_at")
+    assert broken.examples == ["9999-12-31T23:00:00"]
+    assert broken.unexpected_count == 1
 
 
 def test_references_are_skipped_and_said_so_without_the_master() -> None:

@@ -239,12 +239,28 @@ class BatchValidation:
         return f"{self.suite}: " + "; ".join(f.describe() for f in self.failures)
 
 
-def _for_gx(df: pd.DataFrame) -> pd.DataFrame:
-    """pandas 3 string columns as object, so GX 1.24 can check their values' types."""
+def _for_gx(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """The frame as GX 1.24 checks it fastest, with every rule's verdict unchanged.
+
+    - pandas 3 string columns as object, so GX can check their values' types.
+    - Date and timestamp columns of microseconds as nanoseconds when every value fits:
+      GX compares only nanosecond datetimes vectorised (`column_values.between`), others
+      one Python call per row. Both units pass the `type` rule, so its verdict is the same.
+    """
     import pandas as pd
 
-    strings = {c: object for c, dtype in df.dtypes.items() if isinstance(dtype, pd.StringDtype)}
-    return df.astype(strings) if strings else df
+    both_units = {"datetime64[us]", "datetime64[ns]"}
+    as_nanoseconds = {c.name for c in contract.columns if both_units <= set(PANDAS_TYPES[c.type])}
+    conversions: dict[str, Any] = {}
+    for column, dtype in df.dtypes.items():
+        if isinstance(dtype, pd.StringDtype):
+            conversions[column] = object
+        elif column in as_nanoseconds and str(dtype) == "datetime64[us]":
+            values = df[column]
+            lowest, highest = values.min(), values.max()
+            if pd.isna(lowest) or (pd.Timestamp.min <= lowest and highest <= pd.Timestamp.max):
+                conversions[column] = "datetime64[ns]"
+    return df.astype(conversions) if conversions else df
 
 
 def _known_and_present(
@@ -262,6 +278,24 @@ def _known_and_present(
         if column.references in known_values and column.name in df.columns:
             present.setdefault(column.references, set()).update(df[column.name].dropna().unique())
     return {ref: set(known_values[ref]) & values for ref, values in present.items()}
+
+
+def _as_codes_outside(expectation: Expectation, frame: pd.DataFrame) -> Expectation:
+    """A `references` rule restated for one frame: its codes outside the set are not expected.
+
+    On a given frame, `expect_column_values_to_be_in_set(S)` and
+    `expect_column_values_to_not_be_in_set(the column's distinct values not in S)` find the
+    same rows unexpected (nulls are outside both). GX copies an expectation's configuration
+    dozens of times while planning its metrics, so the first costs about 0.4 s per 4,000
+    codes of the frame; the second's set is empty when every code is known.
+    """
+    gxe = _gx().expectations
+    value_set = set(expectation.value_set)
+    values = frame[expectation.column].dropna().unique()
+    outside = {value for value in values if value not in value_set}
+    return gxe.ExpectColumnValuesToNotBeInSet(
+        column=expectation.column, value_set=sorted(outside, key=str), meta=expectation.meta
+    )
 
 
 def _signature(expectation_type: str, kwargs: Mapping[str, Any]) -> str:
@@ -380,14 +414,20 @@ def validate_batch(
     expectations = contract_expectations(contract) + runtime_expectations(
         contract, as_of=as_of, known_values=_known_and_present(df, contract, known_values)
     )
-    # GX drops `meta` from expectations it could not evaluate, and reorders results: each
-    # result is matched back to its expectation (suite order, meta) by type and kwargs.
-    by_signature = {
-        _signature(e.expectation_type, e.configuration.kwargs): (position, e.meta or {})
-        for position, e in enumerate(expectations)
-    }
-    suite = gx.ExpectationSuite(name=contract.name, expectations=expectations)
-
+    frame = _for_gx(df, contract)
+    # Most batches pass: a first pass only decides whether every rule holds, as cheaply as
+    # GX allows. GX plans each metric of an expectation from a fresh copy of its
+    # configuration (6 ms for a `references` set of 4,000 codes) and the detailed SUMMARY
+    # format needs more metrics (114 copies per set expectation, BOOLEAN_ONLY 66); so the
+    # first pass asks for verdicts only, with each `references` rule in its equivalent form
+    # for this frame. Only a batch that fails is validated again with the suite as built
+    # above and SUMMARY, for the counts and examples its failures report.
+    verdicts = [
+        _as_codes_outside(e, frame)
+        if (e.meta or {}).get("rule") == "references" and e.column in frame.columns
+        else e
+        for e in expectations
+    ]
     context = gx.get_context(
         mode="ephemeral",
         project_config=DataContextConfig(
@@ -400,19 +440,34 @@ def validate_batch(
         context.data_sources.add_pandas("extract")
         .add_dataframe_asset(contract.name)
         .add_batch_definition_whole_dataframe("whole_frame")
-        .get_batch(batch_parameters={"dataframe": _for_gx(df)})
+        .get_batch(batch_parameters={"dataframe": frame})
     )
     result = batch.validate(
-        suite,
-        result_format={
-            "result_format": "SUMMARY",
-            "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT,
-        },
+        gx.ExpectationSuite(name=contract.name, expectations=verdicts),
+        result_format={"result_format": "BOOLEAN_ONLY"},
     )
+    if not result.success:
+        result = batch.validate(
+            gx.ExpectationSuite(name=contract.name, expectations=expectations),
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": _PARTIAL_UNEXPECTED_COUNT,
+            },
+        )
 
     rows = len(df)
     missing = [c for c in contract.column_names if c not in df.columns]
     failures: list[tuple[int, RuleFailure]] = []
+    # GX drops `meta` from expectations it could not evaluate, and reorders results: each
+    # result is matched back to its expectation (suite order, meta) by type and kwargs.
+    by_signature = (
+        {}
+        if result.success
+        else {
+            _signature(e.expectation_type, e.configuration.kwargs): (position, e.meta or {})
+            for position, e in enumerate(expectations)
+        }
+    )
     for outcome in result.results:
         if outcome.success:
             continue
