@@ -39,6 +39,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +113,16 @@ def publish_tables(
     """Write `schema.<table>` for each table as one run directory, then make it `current`.
 
     `reports(run_dir)` writes files made from the run's Parquet files (the brief) into the
-    directory before it is sealed, so they are published with the tables, atomically."""
+    directory before it is sealed, so they are published with the tables, atomically. It runs
+    in the calling thread once every Parquet file is written, while the serving DuckDB file is
+    built from the same files in a worker thread.
+
+    Work that only reads finished files overlaps on a small thread pool (DuckDB, fsync and
+    sha256 of large buffers release the GIL): each Parquet file is fsynced and hashed while
+    the next is written, the serving file is built while the reports render. Results are
+    collected in table order, so the manifest does not depend on which finishes first. The
+    pool is idle again before an error propagates (nothing is still writing into the staging
+    folder) and before anything is renamed, so a failed run leaves nothing published."""
     for name in [schema, *tables]:
         if not _TABLE_NAME.match(name):
             raise ValueError(f"not a plain table name: {name!r}")
@@ -127,30 +137,43 @@ def publish_tables(
         staging_dir = runs_dir / f".{run_label}{PARTIAL_SUFFIX}"
         staging_dir.mkdir()
         published_at = _utc_now()
-        files: dict[str, dict[str, object]] = {}
-        for table in tables:
-            path = staging_dir / f"{table}.parquet"
-            # Identifiers are checked above; values and paths go in as parameters.
-            con.execute(
-                f"copy (select *, $1::varchar as {RUN_COLUMN} from {schema}.{table}) to $2 "
-                f"(format parquet, kv_metadata {{{RUN_METADATA_KEY}: $1}})",
-                [run_label, str(path)],
-            )
-            _fsync_file(path)
-            files[table] = {"file": path.name, "rows": _parquet_rows(path), **_digest(path)}
-        manifest: dict[str, object] = {
-            **manifest_extra,
-            "run_label": run_label,
-            "published_at": published_at,
-            "run_column": RUN_COLUMN,
-            "tables": files,
-        }
-        if serving_db:
-            manifest["serving_db"] = _build_serving_db(staging_dir, files, manifest)
-        if reports:
-            manifest["reports"] = {
-                path.name: {"file": path.name, **_digest(path)} for path in reports(staging_dir)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="publish") as pool:
+            sealed = {}
+            for table in tables:
+                path = staging_dir / f"{table}.parquet"
+                # Identifiers are checked above; values and paths go in as parameters.
+                con.execute(
+                    f"copy (select *, $1::varchar as {RUN_COLUMN} from {schema}.{table}) to $2 "
+                    f"(format parquet, kv_metadata {{{RUN_METADATA_KEY}: $1}})",
+                    [run_label, str(path)],
+                )
+                sealed[table] = pool.submit(_seal_parquet, path)
+            files = {table: future.result() for table, future in sealed.items()}
+            manifest: dict[str, object] = {
+                **manifest_extra,
+                "run_label": run_label,
+                "published_at": published_at,
+                "run_column": RUN_COLUMN,
+                "tables": files,
             }
+            serving = (
+                # a snapshot: this thread adds the results to the manifest meanwhile
+                pool.submit(_build_serving_db, staging_dir, files, dict(manifest))
+                if serving_db
+                else None
+            )
+            report_digests = (
+                {path.name: pool.submit(_digest, path) for path in reports(staging_dir)}
+                if reports
+                else None
+            )
+            if serving is not None:
+                manifest["serving_db"] = serving.result()
+            if report_digests is not None:
+                manifest["reports"] = {
+                    name: {"file": name, **digest.result()}
+                    for name, digest in report_digests.items()
+                }
         # Written last: a directory with a manifest is complete.
         _write_durably(staging_dir / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
         _fsync_dir(staging_dir)
@@ -320,9 +343,12 @@ def _build_serving_db(
     A BI tool that speaks DuckDB gets typed tables and one consistent run per connection;
     it is made read-only on disk so an accidental read-write open fails instead of locking
     or changing a published run.
+
+    One DuckDB thread: this runs beside the reports (the brief, one Python thread and the
+    longest part of a publication), which keep the other core of a 2-core machine.
     """
     path = staging_dir / SERVING_DB
-    with duckdb.connect(str(path)) as serving:
+    with duckdb.connect(str(path), config={"threads": 1}) as serving:
         for table, entry in files.items():
             serving.execute(
                 f"create table {table} as select * from read_parquet($1)",
@@ -396,6 +422,12 @@ def _unused_label(runs_dir: Path, run_label: str) -> str:
         attempt += 1
         label = f"{run_label}-{attempt}"
     return label
+
+
+def _seal_parquet(path: Path) -> dict[str, object]:
+    """A written Parquet file made durable, and its manifest entry (rows from its footer)."""
+    _fsync_file(path)
+    return {"file": path.name, "rows": _parquet_rows(path), **_digest(path)}
 
 
 def _parquet_rows(path: Path) -> int:

@@ -457,6 +457,36 @@ def test_publishing_removes_what_a_killed_publisher_left_and_never_rewrites_a_ru
     assert json.loads(last)["to"] == "2026-01-05__aaaaaaaa-2"
 
 
+def test_a_failing_report_publishes_nothing_and_waits_for_the_serving_file_built_beside_it(
+    tmp_path,
+):
+    exports = tmp_path / "exports"
+
+    def failing_brief(run_dir: Path) -> list[Path]:
+        raise RuntimeError("the brief failed")
+
+    with duckdb.connect() as con:
+        con.execute("create schema marts")
+        _publish(con, exports, "2026-01-05__aaaaaaaa")
+        before = _published(exports)
+        history = (exports / "history.jsonl").read_text()
+        con.execute("create or replace table marts.exceptions as select 'b' as note")
+        with pytest.raises(RuntimeError, match="the brief failed"):
+            publish_tables(con, "marts", ["exceptions"], exports, "2026-01-12__bbbbbbbb",
+                           {"as_of": "2026-01-12"}, reports=failing_brief)
+        assert _published(exports) == before
+        assert (exports / "history.jsonl").read_text() == history
+        assert [run.label for run in published_runs(exports)] == ["2026-01-05__aaaaaaaa"]
+        # The serving file is built in another thread while the report renders: the error
+        # surfaces only once it is finished (made read-only), so nothing still writes there.
+        staging = exports / "runs" / ".2026-01-12__bbbbbbbb.partial"
+        assert not (staging / "manifest.json").exists()
+        assert (staging / SERVING_DB).stat().st_mode & 0o222 == 0
+        _publish(con, exports, "2026-01-12__bbbbbbbb")
+    assert _leftovers(exports) == []
+    assert current_label(exports) == "2026-01-12__bbbbbbbb"
+
+
 # --- policies --------------------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ from html import escape
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from soe_pipeline.brief import charts
@@ -177,25 +179,81 @@ STATUS_CLASSES = {
 # Reading the run
 
 
+# Tables not loaded whole: the projection has a row per SKU-location and week (1.3 M at
+# 100,000 SKU-locations) and the brief charts ten SKU-locations of it, so only their rows are
+# read from the file (`Table.rows_of_sku_locations`). Loading and formatting it all was most
+# of the brief's reading time at that scale.
+READ_ON_DEMAND = frozenset({"sku_location_projection"})
+SKU_LOCATION_KEY = ("sku", "location_id")
+
+
 @dataclass
 class Table:
-    """One published table: its rows, or why there are none to show."""
+    """One published table: its rows, or why there are none to show.
+
+    A table read on demand (READ_ON_DEMAND) has no `frame`, only its file and row count;
+    `rows_of_sku_locations` reads the rows a section shows."""
 
     name: str
     frame: pd.DataFrame | None
     problem: str | None = None
+    path: Path | None = None
+    file_rows: int = 0
+
+    @property
+    def on_demand(self) -> bool:
+        return self.frame is None and self.path is not None
 
     @property
     def rows(self) -> pd.DataFrame:
+        """Every row (for a table read on demand this reads the whole file)."""
+        if self.on_demand:
+            return _fill(pq.read_table(self.path).to_pandas(), COLUMNS.get(self.name, ()))
         return self.frame if self.frame is not None else pd.DataFrame()
 
     @property
     def available(self) -> bool:
-        return self.frame is not None
+        return self.frame is not None or self.path is not None
+
+    @property
+    def row_count(self) -> int:
+        return self.file_rows if self.on_demand else len(self.rows)
 
     @property
     def empty(self) -> bool:
-        return self.frame is None or self.frame.empty
+        return self.row_count == 0
+
+    def first_value(self, column: str) -> str | None:
+        """The first non-null value of `column` as text; None when there is none."""
+        if self.empty:
+            return None
+        if self.on_demand:
+            values = self._read_on_demand(lambda: _read_columns(self.path, [column]))
+        else:
+            values = self.rows
+        if values is None or column not in values.columns:
+            return None
+        values = values[column].dropna()
+        return None if values.empty else _text(values.iloc[0])
+
+    def rows_of_sku_locations(self, keys: set[tuple[str, str]]) -> pd.DataFrame:
+        """At least every row of the (sku, location_id) pairs in `keys`, with the brief's columns.
+
+        More rows may come back (a SKU of one pair at the location of another): callers match
+        the pairs themselves. A table loaded whole returns all its rows."""
+        if not self.on_demand:
+            return self.rows
+        frame = self._read_on_demand(lambda: _read_sku_location_rows(self.path, self.name, keys))
+        return pd.DataFrame() if frame is None else frame
+
+    def _read_on_demand(self, read: Callable[[], pd.DataFrame]) -> pd.DataFrame | None:
+        # A file found unreadable now is reported like one found unreadable when loading.
+        try:
+            return read()
+        except (OSError, ValueError) as error:
+            self.problem = f"{self.path.name} could not be read ({error})"
+            self.path, self.file_rows = None, 0
+            return None
 
 
 @dataclass
@@ -211,18 +269,81 @@ class PublishedRun:
 
 
 def read_table(run_dir: Path, name: str) -> Table:
-    """`<run_dir>/<name>.parquet` as a DataFrame, with every column the brief reads."""
+    """`<run_dir>/<name>.parquet` as a DataFrame, with every column the brief reads.
+
+    A table in READ_ON_DEMAND only has its file's footer read here."""
     path = run_dir / f"{name}.parquet"
     if not path.is_file():
         return Table(name, None, f"this run did not publish {name}")
     try:
+        if name in READ_ON_DEMAND:
+            # no columns: only the footer is read (by the same reader, so the same errors)
+            return Table(name, None, path=path, file_rows=pq.read_table(path, columns=[]).num_rows)
         frame = pq.read_table(path).to_pandas()
     except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
         return Table(name, None, f"{path.name} could not be read ({error})")
-    for column in COLUMNS.get(name, ()):
+    return Table(name, _fill(frame, COLUMNS.get(name, ())))
+
+
+def _read_columns(path: Path, columns: Sequence[str]) -> pd.DataFrame:
+    """The `columns` a table file has (no others)."""
+    names = pq.read_schema(path).names
+    return pq.read_table(path, columns=[c for c in columns if c in names]).to_pandas()
+
+
+def _fill(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Columns the file lacks (an older run) are added empty, so every section can read them."""
+    for column in columns:
         if column not in frame.columns:
             frame[column] = None
-    return Table(name, frame)
+    return frame
+
+
+def _read_sku_location_rows(path: Path, name: str, keys: set[tuple[str, str]]) -> pd.DataFrame:
+    """The brief's columns of the rows whose sku is among the keys' SKUs and location_id among
+    their locations.
+
+    The key columns are read dictionary-encoded and matched once per distinct value, so no
+    string is made for a row that is not kept (making them was most of the reading time)."""
+    schema = pq.read_schema(path)
+    columns = [c for c in COLUMNS[name] if c in schema.names]
+    key_types = {c: schema.field(c).type for c in SKU_LOCATION_KEY if c in schema.names}
+    if len(key_types) < len(SKU_LOCATION_KEY) or not all(
+        pa.types.is_string(t) or pa.types.is_large_string(t) for t in key_types.values()
+    ):  # keys missing or of another type: read it all, the caller's matching applies
+        return _fill(pq.read_table(path, columns=columns).to_pandas(), COLUMNS[name])
+    wanted = {
+        column: sorted({key[position] for key in keys})
+        for position, column in enumerate(SKU_LOCATION_KEY)
+    }
+    parquet = pq.ParquetFile(path, read_dictionary=list(SKU_LOCATION_KEY))
+    parts = []
+    for group in range(parquet.num_row_groups):
+        rows = parquet.read_row_group(group, columns=columns)
+        match = pc.and_(*(_dictionary_is_in(rows[c], wanted[c]) for c in SKU_LOCATION_KEY))
+        if pc.any(match).as_py():
+            rows = rows.filter(match)
+            for column, column_type in key_types.items():  # back to the file's string type
+                rows = rows.set_column(
+                    rows.schema.get_field_index(column), column, pc.cast(rows[column], column_type)
+                )
+            parts.append(rows)
+    rows = pa.concat_tables(parts) if parts else schema.empty_table().select(columns)
+    return _fill(rows.to_pandas(), COLUMNS[name])
+
+
+def _dictionary_is_in(column: pa.ChunkedArray, values: list[str]) -> pa.ChunkedArray:
+    """`is_in` for a dictionary-encoded column, testing each distinct value once."""
+    return pa.chunked_array(
+        [
+            pc.take(
+                pc.is_in(chunk.dictionary, value_set=pa.array(values, chunk.dictionary.type)),
+                chunk.indices,
+            )
+            for chunk in column.chunks
+        ],
+        pa.bool_(),
+    )
 
 
 def load_run(run_dir: Path) -> PublishedRun:
@@ -251,10 +372,9 @@ def _read_manifest(run_dir: Path) -> dict:
 
 def _first_value(tables: Iterable[Table], column: str) -> str:
     for table in tables:
-        if not table.empty and column in table.rows.columns:
-            values = table.rows[column].dropna()
-            if not values.empty:
-                return _text(values.iloc[0])
+        value = table.first_value(column)
+        if value is not None:
+            return value
     return ""
 
 
@@ -707,11 +827,13 @@ def _projection_by_sku_location(
     projection: Table, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], pd.DataFrame]:
     """The horizon weeks of each wanted SKU-location, week_index ascending."""
-    rows = projection.rows
-    if rows.empty:
+    if projection.empty:
         return {}
-    # The wanted rows are found by vectorised comparison first: the projection has a row per
-    # SKU-location and week (1.3 M at 100,000 SKU-locations), too many to format one by one.
+    rows = projection.rows_of_sku_locations(keys)
+    if projection.empty:  # its file turned out unreadable
+        return {}
+    # The wanted rows are found by vectorised comparison first: a projection loaded whole has
+    # a row per SKU-location and week, too many to format one by one.
     rows = rows[rows["sku"].astype("string").isin({sku for sku, _ in keys})
                 & rows["location_id"].astype("string").isin({loc for _, loc in keys})]
     skus = rows["sku"].map(_text)
@@ -1085,7 +1207,7 @@ def build_html(run: PublishedRun) -> str:
 def _footer(run: PublishedRun) -> str:
     read = []
     for name, table in sorted(run.tables.items()):
-        state = f"{len(table.rows):,} rows" if table.available else "not available"
+        state = f"{table.row_count:,} rows" if table.available else "not available"
         read.append(f"<code>{esc(name)}</code> {state}")
     return (
         '<footer class="page-foot">Rendered from the published run '
