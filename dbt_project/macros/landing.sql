@@ -33,7 +33,9 @@ where _extracted_at = (select extracted_at from newest_file)
     Each visible file gets a rank (by extraction time, then name) and every column takes its
     value from the key's highest-ranked file: a hash aggregate (`arg_max`) rather than a sort
     of every row by key, so two years of POS are de-duplicated in a fraction of the memory
-    and time (keys are unique within a file: the ingestion contract checks it). -#}
+    and time (keys are unique within a file: the ingestion contract checks it). Rows
+    restricted by `where` are selected first (materialized), so DuckDB still skips the row
+    groups the filter excludes; joined to the file ranks, it would scan every row. -#}
 {% macro latest_events(relation, key, where=none) -%}
 with visible_files as (
     select
@@ -42,17 +44,22 @@ with visible_files as (
     from {{ source('pipeline', 'loaded_files') }}
     where extract = '{{ relation.identifier }}'
         and extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+),
+
+versions as {% if where %}materialized {% endif %}(
+    select *
+    from {{ relation }}
+    where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+    {%- if where %}
+        and ({{ where }})
+    {%- endif %}
 )
 
 select
     {{ key | join(', ') }},
     arg_max(columns(* exclude ({{ key | join(', ') }}, _loaded_at, _file, _file_rank)), _file_rank)
-from {{ relation }}
-inner join visible_files on {{ relation }}._source_file = visible_files._file
-where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
-    {%- if where %}
-    and ({{ where }})
-    {%- endif %}
+from versions
+inner join visible_files on versions._source_file = visible_files._file
 group by {{ key | join(', ') }}
 {%- endmacro %}
 
