@@ -2,7 +2,7 @@
 
 import os
 
-from soe_pipeline.defs.transform.assets import _prune_target_folders
+from soe_pipeline.defs.transform.project import prune_target_folders
 
 
 def test_only_the_most_recent_target_folders_are_kept(tmp_path):
@@ -14,7 +14,7 @@ def test_only_the_most_recent_target_folders_are_kept(tmp_path):
     other.write_text("{}")
     keep = folders[0]  # the oldest one, used again by this run
 
-    _prune_target_folders(keep, max_folders=5)
+    prune_target_folders(keep, max_folders=5)
 
     assert sorted(p.name for p in tmp_path.glob("run-*")) == sorted(
         [keep.name] + [f.name for f in folders[-4:]]

@@ -6,14 +6,13 @@ run-context asset keys, so lineage runs unbroken from the landing folder to the 
 
 import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
-from soe_pipeline.defs.transform.project import WAREHOUSE_ENV, dbt_project
+from soe_pipeline.defs.transform.project import WAREHOUSE_ENV, dbt_project, prune_target_folders
 from soe_pipeline.warehouse import MEMORY_LIMIT_ENV, memory_limit
 
 
@@ -29,13 +28,6 @@ def soe_dbt_models(
     # (a changed profile path forces a full re-parse, several seconds).
     target = dbt_project.target_path / f"run-{hashlib.sha1(database.encode()).hexdigest()[:10]}"
     # dagster-dbt reads a relative target path from the dbt project folder, not the cwd.
-    _prune_target_folders(dbt_project.project_dir / target)
+    prune_target_folders(dbt_project.project_dir / target)
     yield from dbt.cli(["build"], context=context, target_path=target).stream()
 
-
-def _prune_target_folders(keep: Path, max_folders: int = 5) -> None:
-    """Keep the most recently used per-warehouse dbt target folders beside `keep`, not one
-    per warehouse ever."""
-    folders = sorted(keep.parent.glob("run-*"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for folder in [f for f in folders if f != keep][max_folders - 1 :]:
-        shutil.rmtree(folder, ignore_errors=True)

@@ -35,6 +35,14 @@ def prepare_manifest() -> Path:
     return manifest
 
 
+def prune_target_folders(keep: Path, max_folders: int = 5) -> None:
+    """Keep the most recently used per-warehouse dbt target folders beside `keep`, not one
+    per warehouse ever."""
+    folders = sorted(keep.parent.glob("run-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for folder in [f for f in folders if f != keep][max_folders - 1 :]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def dbt_cli() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
 
