@@ -7,15 +7,20 @@
     where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
 {%- endmacro %}
 
+{#- The loaded files of `relation`'s extract visible to the run (source_file, extracted_at). -#}
+{% macro visible_files(relation) -%}
+    select source_file, extracted_at
+    from {{ source('pipeline', 'loaded_files') }}
+    where extract = '{{ relation.identifier }}'
+        and extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+{%- endmacro %}
+
 {#- Snapshot extract: the newest visible file is the whole truth. It is looked up in the list
     of loaded files, and its extraction time lets DuckDB skip the row groups of every other
     file, so the cost does not grow with the weeks of snapshots kept in raw. -#}
 {% macro latest_snapshot(relation) -%}
 with newest_file as (
-    select source_file, extracted_at
-    from {{ source('pipeline', 'loaded_files') }}
-    where extract = '{{ relation.identifier }}'
-        and extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+    {{ visible_files(relation) }}
     order by extracted_at desc, source_file desc
     limit 1
 )
@@ -37,21 +42,17 @@ where _extracted_at = (select extracted_at from newest_file)
     restricted by `where` are selected first (materialized), so DuckDB still skips the row
     groups the filter excludes; joined to the file ranks, it would scan every row. -#}
 {% macro latest_events(relation, key, where=none) -%}
-with visible_files as (
+with ranked_files as (
     select
         source_file as _file,
         row_number() over (order by extracted_at, source_file) as _file_rank
-    from {{ source('pipeline', 'loaded_files') }}
-    where extract = '{{ relation.identifier }}'
-        and extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+    from ({{ visible_files(relation) }})
 ),
 
 versions as {% if where %}materialized {% endif %}(
-    select *
-    from {{ relation }}
-    where _extracted_at < (select files_visible_before from {{ ref('stg_pipeline__run_context') }})
+    {{ visible_rows(relation) }}
     {%- if where %}
-        and ({{ where }})
+    and ({{ where }})
     {%- endif %}
 )
 
@@ -59,7 +60,7 @@ select
     {{ key | join(', ') }},
     arg_max(columns(* exclude ({{ key | join(', ') }}, _loaded_at, _file, _file_rank)), _file_rank)
 from versions
-inner join visible_files on versions._source_file = visible_files._file
+inner join ranked_files on versions._source_file = ranked_files._file
 group by {{ key | join(', ') }}
 {%- endmacro %}
 
