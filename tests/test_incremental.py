@@ -49,3 +49,27 @@ def test_weekly_cycle_and_going_back_match_a_build_from_scratch(tmp_path, run_cy
     # Going back: the later files are hidden again, and the tables are as they were.
     assert run_cycle(landing, TWO_SKU_AS_OF, warehouse=warehouse).success
     assert _tables(warehouse) == first
+
+
+def test_corrected_event_rows_keep_the_newest_version(tmp_path, run_cycle):
+    """Whichever file holds most of a day's rows (the day's primary file in latest_events),
+    a key's newest version wins: a correction outside the primary file, and a restated day
+    whose newer file becomes the primary one."""
+    landing = two_sku_landing(tmp_path / "landing")
+
+    def pos(business_date, units_by_sku, stamp):
+        write_extract(landing, "pos", "daily_sales", [
+            dict(business_date=business_date, location_id="ST1", sku=sku, units_sold=units,
+                 net_sales_amount=units * 20)
+            for sku, units in units_by_sku.items()], stamp=stamp)
+
+    pos("2025-12-30", {"A": 3, "B": 5}, "20251231T010000Z")  # primary file of 12-30
+    pos("2025-12-30", {"B": 6}, "20260102T010000Z")  # corrects B
+    pos("2025-12-31", {"A": 1, "B": 2}, "20260101T010000Z")
+    pos("2025-12-31", {"A": 1, "B": 8}, "20260102T020000Z")  # the whole day again: newest
+    result = run_cycle(landing, TWO_SKU_AS_OF, warehouse=tmp_path / "warehouse.duckdb")
+    assert result.success, result.errors
+    totals = dict(query(result.warehouse, (
+        "select sku, units from intermediate.int_weekly_event_totals "
+        "where source = 'pos' and location_id = 'ST1' and week_start = date '2025-12-29'")))
+    assert totals == {"A": 3 + 1, "B": 6 + 8}

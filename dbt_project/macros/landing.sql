@@ -37,11 +37,22 @@ where _extracted_at = (select extracted_at from newest_file)
 
     Each visible file gets a rank (by extraction time, then name) and every column takes its
     value from the key's highest-ranked file: a hash aggregate (`arg_max`) rather than a sort
-    of every row by key, so two years of POS are de-duplicated in a fraction of the memory
-    and time (keys are unique within a file: the ingestion contract checks it). Rows
-    restricted by `where` are selected first (materialized), so DuckDB still skips the row
-    groups the filter excludes; joined to the file ranks, it would scan every row. -#}
-{% macro latest_events(relation, key, where=none) -%}
+    of every row by key (keys are unique within a file: the ingestion contract checks it).
+    Rows restricted by `where` are selected first (materialized), so DuckDB still skips the
+    row groups the filter excludes; joined to the file ranks, it would scan every row.
+
+    `partition`: a key column that splits the rows between files, such as the business date
+    of a daily extract. Per value, the file with most of its rows is that value's primary
+    file; a key can only have two versions if one of them lies outside its primary file
+    (keys are unique within a file). So only the keys found outside the primary files (by a
+    64-bit hash: a colliding key is merely de-duplicated with the others, still exactly) go
+    through `arg_max`; every other row is its key's only version and passes as it is. Two
+    years of POS are then de-duplicated in two scans with small hash tables instead of one
+    aggregate holding every key: 3x faster at medium, and no spilling of a table the size of
+    the history at large. -#}
+{% macro latest_events(relation, key, where=none, partition=none) -%}
+{%- set keys = key | join(', ') -%}
+{%- set lineage = '_loaded_at, _file, _file_rank' -%}
 with ranked_files as (
     select
         source_file as _file,
@@ -49,19 +60,51 @@ with ranked_files as (
     from ({{ visible_files(relation) }})
 ),
 
-versions as {% if where %}materialized {% endif %}(
+versions as {% if where %}materialized{% else %}not materialized{% endif %} (
     {{ visible_rows(relation) }}
     {%- if where %}
     and ({{ where }})
     {%- endif %}
 )
+{%- if partition %},
 
+primary_files as materialized (
+    select {{ partition }}, arg_max(_source_file, (rows_in_file, _source_file)) as _source_file
+    from (
+        select {{ partition }}, _source_file, count(*) as rows_in_file
+        from versions
+        group by all
+    )
+    group by {{ partition }}
+),
+
+outside_primary_files as materialized (
+    select distinct hash({{ keys }}) as key_hash
+    from versions
+    anti join primary_files using ({{ partition }}, _source_file)
+)
+
+select * exclude (_loaded_at)
+from versions
+semi join primary_files using ({{ partition }}, _source_file)
+where hash({{ keys }}) not in (select key_hash from outside_primary_files)
+union all by name
 select
-    {{ key | join(', ') }},
-    arg_max(columns(* exclude ({{ key | join(', ') }}, _loaded_at, _file, _file_rank)), _file_rank)
+    {{ keys }},
+    arg_max(columns(* exclude ({{ keys }}, {{ lineage }})), _file_rank)
 from versions
 inner join ranked_files on versions._source_file = ranked_files._file
-group by {{ key | join(', ') }}
+where hash({{ keys }}) in (select key_hash from outside_primary_files)
+group by {{ keys }}
+{%- else %}
+
+select
+    {{ keys }},
+    arg_max(columns(* exclude ({{ keys }}, {{ lineage }})), _file_rank)
+from versions
+inner join ranked_files on versions._source_file = ranked_files._file
+group by {{ keys }}
+{%- endif %}
 {%- endmacro %}
 
 {#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals)

@@ -31,7 +31,8 @@ with weeks as (
 ),
 
 pos as (
-    {{ latest_events(source('pos', 'daily_sales'), ['business_date', 'location_id', 'sku'], where=pos_rows) }}
+    {{ latest_events(source('pos', 'daily_sales'), ['business_date', 'location_id', 'sku'],
+                     where=pos_rows, partition='business_date') }}
 ),
 
 shipments as (
