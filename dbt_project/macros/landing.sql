@@ -89,22 +89,17 @@ from versions
 semi join primary_files using ({{ partition }}, _source_file)
 where hash({{ keys }}) not in (select key_hash from outside_primary_files)
 union all by name
-select
-    {{ keys }},
-    arg_max(columns(* exclude ({{ keys }}, {{ lineage }})), _file_rank)
-from versions
-inner join ranked_files on versions._source_file = ranked_files._file
-where hash({{ keys }}) in (select key_hash from outside_primary_files)
-group by {{ keys }}
-{%- else %}
+{%- endif %}
 
 select
     {{ keys }},
     arg_max(columns(* exclude ({{ keys }}, {{ lineage }})), _file_rank)
 from versions
 inner join ranked_files on versions._source_file = ranked_files._file
-group by {{ keys }}
+{%- if partition %}
+where hash({{ keys }}) in (select key_hash from outside_primary_files)
 {%- endif %}
+group by {{ keys }}
 {%- endmacro %}
 
 {#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals)
