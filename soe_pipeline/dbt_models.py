@@ -14,43 +14,64 @@ import pandas as pd
 SERIES_KEY = ["sku", "location_id"]
 
 
+# SKU-locations sensed at a time: sensing holds ~2.5 GB per 250,000 series of two years
+# (measured at the large tier: 11 GB for 1,000,000 in one go). Whole product family x
+# region groups go together (a group's shape is fitted on all its series); results are
+# identical whatever the batch size (tests/test_sensing.py).
+SENSING_BATCH_SERIES = 250_000
+
+
 def demand_sensing(
     run_context: duckdb.DuckDBPyRelation,
     sku_locations: duckdb.DuckDBPyRelation,
     actuals: duckdb.DuckDBPyRelation,
     plan: duckdb.DuckDBPyRelation,
+    batch_series: int = SENSING_BATCH_SERIES,
 ) -> pd.DataFrame:
     """One row per SKU-location x sensing week: the sensed forecast, and on every row the
     method, parameters and explanation of that SKU-location's forecast."""
-    from soe_pipeline.sensing import SensingSettings, sense
+    from soe_pipeline.sensing import SensingResult, SensingSettings, sense
 
     run_context = run_context.df().iloc[0]
-    # DuckDB numbers the SKU-locations and puts that number on the ~10 M weekly actual rows,
-    # so pandas never holds their key strings (seconds and gigabytes at 100,000 series).
-    # (sku, location_id) is unique in int_sku_locations (its dbt test), so every query
-    # below numbers them alike, and `series` in that order puts each at its number.
-    numbered = sku_locations.select(
-        "row_number() over (order by sku, location_id) - 1 as series_row,"
-        " sku, location_id, product_family, region"
-    )
-    series_rows = numbered.select("series_row", "sku", "location_id")
-    series = numbered.order("series_row").df().drop(columns="series_row")
-    actuals = actuals.join(series_rows, SERIES_KEY).select("series_row", "week_start", "units")
-    plan = plan.join(series_rows, SERIES_KEY).select("series_row", "week_start", "plan_units")
+    week0_start = pd.Timestamp(run_context["week0_start"]).date()
     settings = SensingSettings(
         horizon_weeks=max(1, int(run_context["sensing_weeks"])),
         gate_z_low=float(run_context["sensing_gate_z_low"]),
         gate_z_high=float(run_context["sensing_gate_z_high"]),
     )
-    week0_start = pd.Timestamp(run_context["week0_start"]).date()
-    result = sense(actuals.df(), series, plan.df(), week0_start, settings)
+    # DuckDB numbers the SKU-locations and weeks and puts those numbers on the ~10 M weekly
+    # actual rows, so pandas never holds their key strings or dates (seconds and gigabytes
+    # at 100,000 series).
+    week_index = f"cast(floor((week_start - date '{week0_start}') / 7) as integer) as week_index"
+    actuals = actuals.select(f"sku, location_id, {week_index}, units")
+    plan = plan.select(f"sku, location_id, {week_index}, plan_units")
+    grouped = sku_locations.select(
+        "sku, location_id, product_family, region,"
+        " dense_rank() over (order by product_family, region) as group_number"
+    )
+    parts, groups_of_series = [], []
+    for first, last in _group_batches(grouped, batch_series):
+        # (sku, location_id) is unique in int_sku_locations (its dbt test), so the queries
+        # below number a batch's SKU-locations alike, and `series` in that order puts each
+        # at its number.
+        numbered = grouped.filter(f"group_number between {first} and {last}").select(
+            "cast(row_number() over (order by sku, location_id) - 1 as integer) as series_row,"
+            " sku, location_id, product_family, region"
+        )
+        series_rows = numbered.select("series_row", "sku", "location_id")
+        series = numbered.order("series_row").df().drop(columns="series_row")
+        groups_of_series.append(series)
+        batch_actuals = actuals.join(series_rows, SERIES_KEY).select("series_row, week_index, units")
+        batch_plan = plan.join(series_rows, SERIES_KEY).select("series_row, week_index, plan_units")
+        parts.append(sense(batch_actuals.df(), series, batch_plan.df(), week0_start, settings))
+    result = SensingResult.concat(parts)
 
     # The series already name their season model; the group adds its parameters.
     groups = result.groups.drop(columns="model")
     group_columns = [c for c in groups.columns if c not in ("product_family", "region")]
     groups = groups.rename(columns={c: f"season_{c}" for c in group_columns})
     described = (
-        result.series.merge(series, on=SERIES_KEY, how="left")
+        result.series.merge(pd.concat(groups_of_series), on=SERIES_KEY, how="left")
         .merge(groups, on=["product_family", "region"], how="left")
         .drop(columns=["product_family", "region"])
     )
@@ -58,6 +79,23 @@ def demand_sensing(
     out["window_weeks"] = settings.window_weeks
     out.insert(0, "as_of", pd.Timestamp(run_context["as_of"]).date())
     return out.sort_values([*SERIES_KEY, "week_index"], ignore_index=True)
+
+
+def _group_batches(grouped: duckdb.DuckDBPyRelation, batch_series: int) -> list[tuple[int, int]]:
+    """Consecutive runs of group numbers (first, last) of at most `batch_series` SKU-locations
+    each; a larger group is a batch of its own."""
+    batches: list[tuple[int, int]] = []
+    sizes = grouped.aggregate("group_number, count(*)").order("group_number").fetchall()
+    first, size = None, 0
+    for group, count in sizes:
+        if first is not None and size + count > batch_series:
+            batches.append((first, group - 1))
+            first, size = None, 0
+        first = group if first is None else first
+        size += count
+    if first is not None:
+        batches.append((first, group))
+    return batches
 
 
 def action_plan(

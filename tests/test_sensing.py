@@ -6,13 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from soe_pipeline.dbt_models import demand_sensing
 from soe_pipeline.sensing import (
+    SensingResult,
     SensingSettings,
     bias,
     seasonal_naive,
@@ -416,6 +419,56 @@ def test_series_row_codes_stand_for_the_key_strings(world, result):
     pd.testing.assert_frame_equal(result.forecast, again.forecast)
     pd.testing.assert_frame_equal(result.series, again.series)
     pd.testing.assert_frame_equal(result.groups, again.groups)
+
+
+def test_batches_of_whole_groups_give_the_result_of_all_series_at_once(world, result):
+    actuals, series, plan = world.frames()
+    # TINY has 2 weeks of history, SHORT 6, MID 20: alone, each sees fewer weeks.
+    parts = []
+    for _, group in series.groupby(["product_family", "region"]):
+        keys = pd.MultiIndex.from_frame(group[["sku", "location_id"]])
+
+        def member(frame: pd.DataFrame, keys: pd.MultiIndex = keys) -> pd.DataFrame:
+            return frame[pd.MultiIndex.from_frame(frame[["sku", "location_id"]]).isin(keys)]
+
+        parts.append(sense(member(actuals), group, member(plan), WEEK0))
+    assert len(parts) > 3
+    batched = SensingResult.concat(parts)
+    pd.testing.assert_frame_equal(result.forecast, batched.forecast)
+    pd.testing.assert_frame_equal(result.series, batched.series)
+    pd.testing.assert_frame_equal(result.groups, batched.groups)
+
+
+def test_the_dbt_model_senses_in_batches_with_identical_results(world):
+    """soe_pipeline.dbt_models.demand_sensing on DuckDB relations, as dbt-duckdb calls it:
+    one group per batch gives the same table as everything in one batch."""
+    actuals, series, plan = world.frames()
+    con = duckdb.connect()
+    run_context = pd.DataFrame(
+        {
+            "as_of": [WEEK0 + dt.timedelta(days=2)],
+            "week0_start": [WEEK0],
+            "sensing_weeks": [HORIZON],
+            "sensing_gate_z_low": [2.5],
+            "sensing_gate_z_high": [3.5],
+        }
+    )
+    relations = {
+        "run_context": con.from_df(run_context),
+        "sku_locations": con.from_df(series),
+        "actuals": con.from_df(actuals),
+        "plan": con.from_df(plan),
+    }
+    whole = demand_sensing(**relations)
+    batched = demand_sensing(**relations, batch_series=1)
+    assert len(whole) == len(series) * HORIZON
+    assert series.groupby(["product_family", "region"]).ngroups > 3  # batches of one group
+    pd.testing.assert_frame_equal(whole, batched)
+    # The same as the engine on the frames, key strings and dates.
+    direct = sense(actuals, series, plan, WEEK0)
+    pd.testing.assert_series_equal(
+        whole["sensed_units"], direct.forecast["sensed_units"], check_names=False
+    )
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ from soe_pipeline.sensing.smoothing import (
 
 SERIES_KEY = ["sku", "location_id"]
 SERIES_ROW = "series_row"  # in actuals and plan, may stand for SERIES_KEY (see `sense`)
+WEEK_INDEX = "week_index"  # in actuals and plan, may stand for week_start (see `sense`)
 GROUP_KEY = ["product_family", "region"]
 
 MAX_HISTORY_WEEKS = 156
@@ -128,6 +129,21 @@ class SensingResult:
     series: pd.DataFrame  # one row per series: the model used and why
     groups: pd.DataFrame  # one row per product_family x region: the statsmodels model fitted
 
+    @classmethod
+    def concat(cls, parts: list[SensingResult]) -> SensingResult:
+        """The results of batches of whole product family x region groups (see `sense`) as
+        the one result of all their series, in the same order."""
+
+        def combined(name: str, by: list[str]) -> pd.DataFrame:
+            frame = pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+            return frame.sort_values(by, kind="stable", ignore_index=True)
+
+        return cls(
+            forecast=combined("forecast", [*SERIES_KEY, "week_index"]),
+            series=combined("series", SERIES_KEY),
+            groups=combined("groups", GROUP_KEY),
+        )
+
 
 def sense(
     actuals: pd.DataFrame,
@@ -143,8 +159,14 @@ def sense(
     plan: sku, location_id, week_start, plan_units (the committed plan; missing = no plan).
 
     In actuals and plan, a `series_row` column (the position of the row's SKU-location in
-    `series`, from 0) can stand for sku and location_id: with millions of rows, integer
-    codes cost far less time and memory than the key strings.
+    `series`, from 0) can stand for sku and location_id, and a `week_index` column (whole
+    weeks from week0_start's week: -1 for the week before) for week_start: with millions of
+    rows, integers cost far less time and memory than key strings and dates.
+
+    Series are independent except within a product family x region (its shape is fitted
+    on all its series), so SKU-locations can be sensed in batches of whole groups with
+    identical results (`SensingResult.concat`); a batch's matrix may cover fewer weeks than
+    another's (weeks before a series' first actual are unknown, not zero).
     """
     _require(series, [*SERIES_KEY, *GROUP_KEY], "series")
     week0 = np.datetime64(pd.Timestamp(week0_start).date(), "D")
@@ -216,10 +238,11 @@ def _matrix_rows(
 ) -> np.ndarray:
     """The matrix row of each row of `frame` (actuals or plan): the position of its
     SKU-location in `index`, -1 when that is not one of `series`."""
+    week = WEEK_INDEX if WEEK_INDEX in frame.columns else "week_start"
     if SERIES_ROW not in frame.columns:
-        _require(frame, [*SERIES_KEY, "week_start", column], name)
+        _require(frame, [*SERIES_KEY, week, column], name)
         return index.get_indexer(pd.MultiIndex.from_arrays([frame[c] for c in SERIES_KEY]))
-    _require(frame, [SERIES_ROW, "week_start", column], name)
+    _require(frame, [SERIES_ROW, week, column], name)
     # Matrix row of each position in `series`, and -1 for a position outside it (last).
     row_of_position = np.append(index.get_indexer(pd.MultiIndex.from_frame(series[SERIES_KEY])), -1)
     positions = frame[SERIES_ROW].to_numpy(dtype=np.int64, na_value=-1)
@@ -233,7 +256,7 @@ def _actuals_matrix(
     """(series x week) units summed per week, and whether any row was reported that week.
     Weeks run from -n_weeks to -1; n_weeks covers the oldest actual (capped at
     MAX_HISTORY_WEEKS) and at least the window plus one week."""
-    offsets = _week_offsets(actuals["week_start"], week0)
+    offsets = _week_offsets(actuals, week0)
     past = offsets[(offsets < 0) & (offsets >= -MAX_HISTORY_WEEKS)]
     oldest = int(-past.min()) if len(past) else 0
     n_weeks = max(oldest, window + 1)
@@ -254,7 +277,7 @@ def _weekly_matrix(
     NaN where no row was given (the second array says where rows were given). `rows` is
     the matrix row of each row of `frame` (-1: none)."""
     if offsets is None:
-        offsets = _week_offsets(frame["week_start"], week0)
+        offsets = _week_offsets(frame, week0)
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     columns = offsets - first_week
     keep = (rows >= 0) & (columns >= 0) & (columns < n_weeks) & ~np.isnan(values)
@@ -265,17 +288,22 @@ def _weekly_matrix(
     return np.where(given, total, np.nan), given
 
 
-def _week_offsets(week_start: pd.Series, week0: np.datetime64) -> np.ndarray:
-    """Week index of each date relative to week0 (week0's week is 0, the one before -1);
-    a huge positive number for a missing date so it is dropped."""
+def _week_offsets(frame: pd.DataFrame, week0: np.datetime64) -> np.ndarray:
+    """Week index of each row relative to week0 (week0's week is 0, the one before -1):
+    its `week_index`, or computed from its `week_start`; a huge positive number for a
+    missing week so it is dropped."""
+    missing = np.iinfo(np.int64).max // 4
+    if WEEK_INDEX in frame.columns:
+        return frame[WEEK_INDEX].to_numpy(dtype=np.int64, na_value=missing)
+    week_start = frame["week_start"]
     codes, uniques = pd.factorize(week_start)
     if len(uniques) == 0:
-        return np.full(len(week_start), np.iinfo(np.int64).max // 4, dtype=np.int64)
+        return np.full(len(week_start), missing, dtype=np.int64)
     days = (pd.to_datetime(pd.Index(uniques)).values.astype("datetime64[D]") - week0).astype(
         np.int64
     )
     offsets = np.floor_divide(days, 7)
-    return np.where(codes >= 0, offsets[codes], np.iinfo(np.int64).max // 4)
+    return np.where(codes >= 0, offsets[codes], missing)
 
 
 # --- history ----------------------------------------------------------------------------
