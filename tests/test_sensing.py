@@ -469,6 +469,10 @@ def test_the_dbt_model_senses_in_batches_with_identical_results(world):
     pd.testing.assert_series_equal(
         whole["sensed_units"], direct.forecast["sensed_units"], check_names=False
     )
+    # No SKU-location at all: no rows, the same columns.
+    nothing = {name: relation.limit(0) for name, relation in relations.items()}
+    empty = demand_sensing(**{**nothing, "run_context": relations["run_context"]})
+    assert empty.empty and list(empty.columns) == list(whole.columns)
 
 
 # --- helpers ------------------------------------------------------------------------------

@@ -2,12 +2,7 @@
 accuracy measures and the baselines it is benchmarked against. Pure Python: no Dagster."""
 
 from soe_pipeline.sensing.baselines import seasonal_naive, statsmodels_loop_forecast
-from soe_pipeline.sensing.engine import (
-    METHODS,
-    SensingResult,
-    SensingSettings,
-    sense,
-)
+from soe_pipeline.sensing.engine import METHODS, SensingResult, SensingSettings, sense
 from soe_pipeline.sensing.metrics import bias, wape
 
 __all__ = [
