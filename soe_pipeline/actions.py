@@ -175,7 +175,9 @@ class _Weekly:
             sku_codes.astype("int64") * len(location_values) + location_codes,
             return_inverse=True,
         )
-        if len(np.unique(row * horizon_weeks + weeks)) != len(weeks):
+        # Sorted and compared with neighbours: numpy 2's hash-based np.unique took 0.7 s here.
+        cells = np.sort(row * horizon_weeks + weeks)
+        if (cells[1:] == cells[:-1]).any():
             raise ValueError("projection has more than one row per sku, location_id, week_index")
         by_week = {}
         for column in ("projected_available_units", "safety_stock_units"):

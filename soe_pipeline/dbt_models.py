@@ -101,33 +101,41 @@ def _group_batches(grouped: duckdb.DuckDBPyRelation, batch_series: int) -> list[
 
 
 def action_plan(
-    run_context: pd.DataFrame,
-    projection: pd.DataFrame,
-    sku_locations: pd.DataFrame,
-    open_supply: pd.DataFrame,
-    shortages: pd.DataFrame,
+    run_context: duckdb.DuckDBPyRelation,
+    projection: duckdb.DuckDBPyRelation,
+    sku_locations: duckdb.DuckDBPyRelation,
+    open_supply: duckdb.DuckDBPyRelation,
+    shortages: duckdb.DuckDBPyRelation,
 ) -> pd.DataFrame:
     """Coordinated transfers, expedites and escalations for this run's shortages, and what
     they do for each shortage exception, as one table (a dbt model returns one): the rows
     of `ActionPlan.actions` (plan_part 'action') then of `ActionPlan.exceptions` ('exception'),
-    every column nullable and typed, null where a part does not have it."""
+    every column nullable and typed, null where a part does not have it.
+
+    Only the columns the plan uses reach pandas (the projection has 1.3 M rows at medium:
+    6 of its 17 columns take 0.8 s instead of 2.6 s)."""
     from soe_pipeline.actions import ActionSettings, recommend_actions
 
-    run_context = run_context.iloc[0]
+    def columns(relation: duckdb.DuckDBPyRelation, names: list[str]) -> pd.DataFrame:
+        return relation.project(", ".join(names)).df()
+
+    run_context = run_context.df().iloc[0]
     settings = ActionSettings(
         time_fence_weeks=int(run_context["time_fence_weeks"]),
         escalation_impact=float(run_context["escalation_impact"]),
     )
     offset = (pd.Timestamp(run_context["as_of"]) - pd.Timestamp(run_context["week0_start"])).days
-    projection = projection[
-        [*SERIES_KEY, "week_index", "week_start", "projected_available_units", "safety_stock_units"]
-    ]
-    sku_locations = sku_locations[
-        [*SERIES_KEY, "lead_time_days", "transferable", "unit_price", "unit_cost"]
-    ]
-    open_supply = open_supply[
-        ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
-    ]
+    projection = columns(
+        projection,
+        [*SERIES_KEY, "week_index", "week_start", "projected_available_units", "safety_stock_units"],
+    )
+    sku_locations = columns(
+        sku_locations, [*SERIES_KEY, "lead_time_days", "transferable", "unit_price", "unit_cost"]
+    )
+    open_supply = columns(
+        open_supply, ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
+    )
+    shortages = shortages.df()
     plan = recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings)
     nullable = {"int64": "Int64", "float64": "Float64", "bool": "boolean"}
     parts = {"action": plan.actions, "exception": plan.exceptions}

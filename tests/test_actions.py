@@ -147,6 +147,18 @@ def test_stockout_in_fence_without_donor_or_supply_is_escalated():
     )
 
 
+def test_a_projection_with_a_week_twice_is_refused():
+    projection = projection_frame({("A", "ST1"): (flat(-380), 0), ("A", "DC01"): (flat(900), 10)})
+    sku_locations = sku_location_frame([("A", "ST1", 3, True), ("A", "DC01", 0, True)])
+    exceptions = exception_frame([("e1", "projected_stockout", "A", "ST1", 0, 12, 3800.0)])
+    assert recommend_actions(projection, sku_locations, supply_frame(), exceptions,
+                             as_of_offset_days=0).actions.shape[0] >= 1
+
+    doubled = pd.concat([projection, projection.iloc[[20]]], ignore_index=True)
+    with pytest.raises(ValueError, match="more than one row per sku, location_id, week_index"):
+        recommend_actions(doubled, sku_locations, supply_frame(), exceptions, as_of_offset_days=0)
+
+
 def test_donor_with_enough_surplus_covers_the_stockout_with_one_transfer():
     projection = projection_frame({
         ("A", "ST1"): (flat(-380), 0),

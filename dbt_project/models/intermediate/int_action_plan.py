@@ -9,9 +9,9 @@ def model(dbt, session):
     from soe_pipeline.dbt_models import action_plan
 
     return action_plan(
-        run_context=dbt.ref("stg_pipeline__run_context").df(),
-        projection=dbt.ref("int_projection").df(),
-        sku_locations=dbt.ref("int_sku_locations").df(),
-        open_supply=dbt.ref("int_open_supply").df(),
-        shortages=dbt.ref("int_shortages").df(),
+        run_context=dbt.ref("stg_pipeline__run_context"),
+        projection=dbt.ref("int_projection"),
+        sku_locations=dbt.ref("int_sku_locations"),
+        open_supply=dbt.ref("int_open_supply"),
+        shortages=dbt.ref("int_shortages"),
     )
