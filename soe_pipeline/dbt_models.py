@@ -112,8 +112,8 @@ def action_plan(
     of `ActionPlan.actions` (plan_part 'action') then of `ActionPlan.exceptions` ('exception'),
     every column nullable and typed, null where a part does not have it.
 
-    Only the columns the plan uses reach pandas (the projection has 1.3 M rows at medium:
-    6 of its 17 columns take 0.8 s instead of 2.6 s)."""
+    Only the columns the plan uses reach pandas: at medium the projection has 1.3 M rows of
+    17 columns; its 6 used columns arrive in 0.8 s, the five whole inputs took 2.6 s."""
     from soe_pipeline.actions import ActionSettings, recommend_actions
 
     def columns(relation: duckdb.DuckDBPyRelation, names: list[str]) -> pd.DataFrame:

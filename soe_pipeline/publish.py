@@ -344,7 +344,7 @@ def _build_serving_db(
     it is made read-only on disk so an accidental read-write open fails instead of locking
     or changing a published run.
 
-    Every core: this is the longest part of a publication (1.5 CPU-s at medium, writing
+    Every core: this is the longest part of a publication (~1.8 CPU-s at medium, writing
     DuckDB's compressed storage); the reports beside it take a few tenths of a second.
     """
     path = staging_dir / SERVING_DB
