@@ -20,3 +20,30 @@ def test_only_the_most_recent_target_folders_are_kept(tmp_path):
         [keep.name] + [f.name for f in folders[-4:]]
     )
     assert other.exists()
+
+
+def test_every_warehouse_reuses_the_parsed_project_and_gets_its_own_file(tmp_path, monkeypatch):
+    """The profile names no file (soe_pipeline.dbt_warehouse attaches the run's warehouse), so
+    dbt's partial-parse state holds for a warehouse it has never seen, whatever its name."""
+    import duckdb
+
+    from soe_pipeline.dbt_warehouse import WAREHOUSE_ENV
+    from soe_pipeline.defs.transform.project import dbt_cli
+
+    for name in ("first.duckdb", "second warehouse.duckdb"):
+        warehouse = tmp_path / name
+        target = tmp_path / f"target-{warehouse.stem}"
+        monkeypatch.setenv(WAREHOUSE_ENV, str(warehouse))
+        invocation = dbt_cli().cli(["seed"], target_path=target, raise_on_error=False)
+        invocation.wait()
+        assert invocation.is_successful(), invocation.get_error()
+
+        log = (target / "dbt.log").read_text()
+        assert "skipping partial parsing" in log
+        assert "full parse" not in log.lower()
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            ((rows,),) = con.execute(
+                "select count(*) from intermediate.exception_inputs"
+            ).fetchall()
+        assert rows > 0
+    assert not list(tmp_path.glob("*.wal")), "dbt left a write-ahead log behind"

@@ -13,9 +13,6 @@ from packaging import version
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 
-# dbt reads the warehouse path from this variable (dbt_project/profiles.yml).
-WAREHOUSE_ENV = "SOE_WAREHOUSE_PATH"
-
 # The dbt installed beside this Python (the dbt-core that dagster-dbt imports), so an
 # unactivated virtualenv works too; another dbt on PATH only when there is none here.
 _BESIDE_PYTHON = Path(sys.executable).parent / "dbt"
