@@ -2,8 +2,9 @@
 
 dbt reuses its parsed project (`partial_parse.msgpack`) only while the profile's connection
 details stay the same. With the warehouse's path in the profile, every new warehouse (a
-first run, each test, each benchmark tier) paid a full parse of the project: 3.5-5 s
-instead of 1.3-1.6 s at this project's size. So the profile names no file: when dbt connects,
+first run, each test, each benchmark tier) paid a full parse of the project: 5.0-6.6 s from
+dbt's start to its list of nodes instead of 1.3-2.0 s (benchmarks/README.md, afternoon of
+2026-11-23). So the profile names no file: when dbt connects,
 this plugin attaches the warehouse the pipeline names in $SOE_WAREHOUSE_PATH as the catalog
 `warehouse` (the name in the models' relations, whatever the file is called), with the
 pipeline's memory cap and DuckDB's usual spill folder for a file, `<warehouse>.tmp`.
