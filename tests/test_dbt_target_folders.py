@@ -22,6 +22,24 @@ def test_only_the_most_recent_target_folders_are_kept(tmp_path):
     assert other.exists()
 
 
+def test_a_folder_dbt_is_writing_to_is_never_pruned(tmp_path):
+    """Other processes' dbt may be building in other folders (runs on other warehouses,
+    parallel test workers): a folder whose log was written within the hour stays, however
+    many there are; only the old ones beyond the most recent are removed."""
+    folders = [tmp_path / f"run-{n:010d}" for n in range(8)]
+    for folder in folders:
+        folder.mkdir()
+        os.utime(folder, (1_000_000, 1_000_000))
+    busy = folders[1:7]
+    for folder in busy:
+        (folder / "dbt.log").write_text("17:00:00  1 of 54 START sql table model ...\n")
+        os.utime(folder, (1_000_000, 1_000_000))  # the folder looks old; its log does not
+
+    prune_target_folders(folders[0], max_folders=5)
+
+    assert sorted(p.name for p in tmp_path.glob("run-*")) == [f.name for f in folders[:7]]
+
+
 def test_every_warehouse_reuses_the_parsed_project_and_gets_its_own_file(tmp_path, monkeypatch):
     """The profile names no file (soe_pipeline.dbt_warehouse attaches the run's warehouse), so
     dbt's partial-parse state holds for a warehouse it has never seen, whatever its name."""
