@@ -266,6 +266,19 @@ def merge_floor(cycle: dict, floor: dict) -> None:
         stage["floor_rows_in"] = phase["rows_in"]
         stage["floor_rows_out"] = phase["rows_out"]
         stage["ratio"] = _ratio(stage["wall_s"], phase["wall_s"])
+    # Two ratios that leave out what the floor cannot share, beside the headline ratio:
+    # dbt against the floor's projection core alone (the floor's definition before it
+    # computed the weekly actuals too), validate without the one-off import of Great
+    # Expectations (a fixed cost per run, ~3-4.5 s, larger than the whole validate floor).
+    parts = floor["phases"].get("dbt", {}).get("parts_s") or {}
+    if "core" in parts:
+        stages["dbt"]["floor_core_s"] = parts["core"]
+        stages["dbt"]["ratio_core_only"] = _ratio(stages["dbt"]["wall_s"], parts["core"])
+    gx_import_s = stages["validate"]["detail"].get("gx_import_s")
+    if gx_import_s is not None and "validate" in floor["phases"]:
+        stages["validate"]["ratio_without_gx_import"] = _ratio(
+            stages["validate"]["wall_s"] - gx_import_s, floor["phases"]["validate"]["wall_s"]
+        )
     floor_total = sum(floor["phases"][n]["wall_s"] for n in STAGES if n in floor["phases"])
     # Validation runs inside ingestion: the total counts the ingest floor and the validate
     # floor once each, as the pipeline's total counts ingest (which includes validation).
@@ -327,9 +340,12 @@ def print_cycle(name: str, cycle: dict) -> None:
     )
     print(f"  ingest by system: {systems}")
     validate = stages["validate"]["detail"]
-    print(f"  validate: Great Expectations {validate['great_expectations_s']:.1f} s, "
+    print(f"  validate: Great Expectations {validate['great_expectations_s']:.1f} s "
+          f"(its import {validate.get('gx_import_s', 0):.1f} s), "
           f"key check + sample + DuckDB->pandas {validate['prepare_s']:.1f} s; "
-          f"ingest without it {ingest['load_excluding_validate_s']:.1f} s")
+          f"ingest without it {ingest['load_excluding_validate_s']:.1f} s; "
+          f"validate / floor without the import "
+          f"{_fmt_ratio(stages['validate'].get('ratio_without_gx_import'))}")
     dbt = stages["dbt"]["detail"]
     if dbt.get("dbt_elapsed_s") is not None:
         layers = ", ".join(f"{k} {v:.1f}" for k, v in dbt["thread_s_by_layer"].items())
@@ -337,6 +353,10 @@ def print_cycle(name: str, cycle: dict) -> None:
               f"parse, events) {dbt.get('outside_dbt_s', 0):.1f} s; thread-seconds {layers}")
         top = ", ".join(f"{n['node']} {n['s']:.1f}" for n in dbt["top_nodes"][:5])
         print(f"  slowest dbt nodes (s): {top}")
+    parts = cycle.get("floor", {}).get("phases", {}).get("dbt", {}).get("parts_s")
+    if parts:
+        print("  dbt floor by part (s): " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
+              + f"; dbt / the core part alone {_fmt_ratio(stages['dbt'].get('ratio_core_only'))}")
     agreement = cycle.get("floor", {}).get("agreement", {})
     if agreement:
         print(f"  floor vs marts: {agreement}")

@@ -44,7 +44,12 @@ def _check_results(results: dict) -> None:
         # row was published, and the floor computed a projection to compare with the marts.
         assert cycle["stages"]["ingest"]["rows_in"] == cycle["stages"]["ingest"]["rows_out"]
         assert cycle["stages"]["publish"]["rows_in"] == cycle["stages"]["publish"]["rows_out"]
-        assert cycle["floor"]["agreement"]["projection_rows"] > 0
+        # The floor is only a floor if it computes the same numbers as the pipeline.
+        agreement = cycle["floor"]["agreement"]
+        assert agreement["projection_rows"] > 0 and agreement["weekly_actuals_rows"] > 0
+        assert agreement["projection_rows_differing"] == 0, agreement
+        assert agreement["weekly_actuals_rows_differing"] == 0, agreement
+        assert set(cycle["floor"]["phases"]["dbt"]["parts_s"]) == {"core", "weekly_actuals"}
         assert cycle["stages"]["dbt"]["detail"]["dbt_elapsed_s"] > 0
     initial, steady = results["cycles"]["initial"], results["cycles"]["steady"]
     # The steady-state week reads only the new week's event files and the new snapshots.
