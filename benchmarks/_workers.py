@@ -638,8 +638,24 @@ def _validate_floor_sql(contract, table: str, batch: int, as_of: dt.date, contra
     )
 
 
+def _rows_differing(con, floor_table: str, pipeline_table: str, *, key: tuple[str, ...],
+                    values: tuple[str, ...]) -> tuple[int, int]:
+    """(rows, rows differing) of the floor's table against the pipeline's, matched on `key`:
+    a row differs when it is missing on one side or any of `values` is off by > 1e-6."""
+    differs = " or ".join(
+        [f"f.{key[0]} is null or m.{key[0]} is null"]
+        + [f"abs(f.{v} - m.{v}) > 1e-6" for v in values]
+    )
+    total, differing = con.execute(
+        f"select count(*), count(*) filter (where {differs}) "
+        f"from {floor_table} f full join {pipeline_table} m using ({', '.join(key)})"
+    ).fetchone()
+    return int(total), int(differing)
+
+
 def floor_parts(script: str) -> list[tuple[str, str]]:
-    """floor.sql split at its `-- part: NAME` lines, in order."""
+    """floor.sql split at its `-- part: NAME` lines, in order (the header comments before
+    the first part are not run)."""
     parts: list[tuple[str, str]] = []
     for chunk in script.split("\n-- part: ")[1:]:
         name, _, sql = chunk.partition("\n")
@@ -733,25 +749,20 @@ def worker_floor(spec: dict, sampler: RssSampler) -> dict:
     # Does the floor compute the same numbers as the marts?
     agreement = {}
     try:
-        total, mismatched = con.execute(
-            "select count(*), count(*) filter (where m.sku is null or f.sku is null or "
-            "abs(f.projected_available_units - m.projected_available_units) > 1e-6 or "
-            "abs(f.demand_units - m.demand_units) > 1e-6 or "
-            "abs(f.receipts_units - m.receipts_units) > 1e-6) "
-            "from floor.projection f full join marts.sku_location_projection m "
-            "using (sku, location_id, week_index)"
-        ).fetchone()
-        actuals_total, actuals_mismatched = con.execute(
-            "select count(*), count(*) filter (where m.sku is null or f.sku is null or "
-            "abs(f.units - m.units) > 1e-6) "
-            "from floor.weekly_actuals f full join intermediate.int_weekly_actuals m "
-            "using (sku, location_id, week_start)"
-        ).fetchone()
+        total, mismatched = _rows_differing(
+            con, "floor.projection", "marts.sku_location_projection",
+            key=("sku", "location_id", "week_index"),
+            values=("projected_available_units", "demand_units", "receipts_units"),
+        )
+        actuals_total, actuals_mismatched = _rows_differing(
+            con, "floor.weekly_actuals", "intermediate.int_weekly_actuals",
+            key=("sku", "location_id", "week_start"), values=("units",),
+        )
         agreement = {
-            "projection_rows": int(total),
-            "projection_rows_differing": int(mismatched),
-            "weekly_actuals_rows": int(actuals_total),
-            "weekly_actuals_rows_differing": int(actuals_mismatched),
+            "projection_rows": total,
+            "projection_rows_differing": mismatched,
+            "weekly_actuals_rows": actuals_total,
+            "weekly_actuals_rows_differing": actuals_mismatched,
             "stockout_runs_floor": _count(con, "floor.stockouts"),
             "stockout_exceptions_marts": int(
                 con.execute(

@@ -269,7 +269,7 @@ def merge_floor(cycle: dict, floor: dict) -> None:
     # Two ratios that leave out what the floor cannot share, beside the headline ratio:
     # dbt against the floor's projection core alone (the floor's definition before it
     # computed the weekly actuals too), validate without the one-off import of Great
-    # Expectations (a fixed cost per run, ~3-4.5 s, larger than the whole validate floor).
+    # Expectations (a fixed cost per run, 3.5-5 s, larger than the whole validate floor).
     parts = floor["phases"].get("dbt", {}).get("parts_s") or {}
     if "core" in parts:
         stages["dbt"]["floor_core_s"] = parts["core"]
