@@ -90,6 +90,8 @@ class TimedConnection:
 
     def __init__(self, con, timer: PartTimer) -> None:
         self._execute = timer.wrap("copy to Parquet", con.execute)
+        # a second connection to the same database (the serving file is built on one)
+        self.cursor = con.cursor
 
     def execute(self, *args, **kwargs):
         return self._execute(*args, **kwargs)
@@ -109,7 +111,8 @@ def _child(args: argparse.Namespace) -> None:
     # PYTHONPATH names the code under test; an installed copy must not shadow it.
     if not Path(soe_pipeline.__file__).resolve().is_relative_to(Path(args.code).resolve()):
         raise SystemExit(f"imported {soe_pipeline.__file__}, expected code from {args.code}")
-    con = duckdb.connect(args.warehouse, read_only=True, config={"memory_limit": memory_limit()})
+    # Read-write, as in a run (a copy of the marts): the serving file is attached to it.
+    con = duckdb.connect(args.warehouse, config={"memory_limit": memory_limit()})
     tables = [
         name
         for (name,) in con.execute(
