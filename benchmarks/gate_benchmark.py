@@ -14,7 +14,8 @@ validates its one file, each daily event extract one batch of 7 files. They are 
 without the gate, into `<out>/warehouse.duckdb` (reused while the files are the same), so
 every raw table holds exactly one week's new rows.
 
-Each measurement runs in its own child process (GX import included, as in a Dagster run)
+Each measurement runs in its own child process (GX import included: the GX worker process
+starts at the first validation, which waits for its import; a run starts it earlier)
 and opens that warehouse read-only. It times:
 
 - **gate**: `suite_validator(contract, as_of)(con, view)` per extract, where the view holds

@@ -87,8 +87,14 @@ def _errors(events) -> list[str]:
 
 
 @cache
-def _weekly_job():
-    """The job from the definitions `dagster dev` loads; built once per process (~3 s)."""
+def weekly_job():
+    """The job from the definitions `dagster dev` loads; built once per process (~3 s).
+
+    The Great Expectations worker is started first: it imports GX on another core while this
+    process loads Dagster and the definitions (see `quality.worker`)."""
+    from soe_pipeline.quality import worker as gx_worker
+
+    gx_worker.start()
     from soe_pipeline.defs.transform.project import prepare_manifest
 
     prepare_manifest()
@@ -108,7 +114,7 @@ def run_weekly_cycle(
 ) -> RunOutcome:
     """Materialize the whole asset graph for `as_of`; never raises for a failed step."""
     Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
-    job = _weekly_job()
+    job = weekly_job()
     result = job.execute_in_process(
         run_config=run_config(
             landing=landing,

@@ -51,6 +51,9 @@ def _check_results(results: dict) -> None:
         assert agreement["weekly_actuals_rows_differing"] == 0, agreement
         assert set(cycle["floor"]["phases"]["dbt"]["parts_s"]) == {"core", "weekly_actuals"}
         assert cycle["stages"]["dbt"]["detail"]["dbt_elapsed_s"] > 0
+        # Great Expectations was imported in its worker process, reported by the worker.
+        validate = cycle["stages"]["validate"]["detail"]
+        assert validate["gx_import_s"] > 0 and validate["gx_import_waited_s"] >= 0
     initial, steady = results["cycles"]["initial"], results["cycles"]["steady"]
     # The steady-state week reads only the new week's event files and the new snapshots.
     assert steady["stages"]["ingest"]["rows_in"] < initial["stages"]["ingest"]["rows_in"]

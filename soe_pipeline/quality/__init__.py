@@ -1,8 +1,10 @@
 """Data quality: GX suites generated from the extract contracts, and freshness SLAs.
 
 Pure (no Dagster). `suites` builds and runs Great Expectations 1.x suites on pandas frames;
-`freshness` judges the two freshness clocks of DESIGN section 3. Great Expectations is only
-imported when a suite is built or a batch validated.
+`worker` runs them in a process of its own, where GX is imported while the run starts;
+`gate` is what ingestion calls on new rows; `freshness` judges the two freshness clocks of
+DESIGN section 3. Great Expectations is only imported when a suite is built or a batch
+validated.
 
 The names below are loaded on first use, so `python -m soe_pipeline.quality.suites` runs
 the module once (no double import).

@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
+from soe_pipeline.quality import worker as gx_worker
 from soe_pipeline.settings import RunContext, resolve_thresholds, today_utc
 from soe_pipeline.warehouse import write_run_context
 
@@ -26,6 +27,9 @@ class RunContextConfig(dg.Config):
 def run_context(
     context: dg.AssetExecutionContext, config: RunContextConfig, warehouse: DuckDBResource
 ) -> dg.MaterializeResult:
+    # Runs launched from the Dagster UI start the Great Expectations worker here (`soe run`
+    # has started it before loading the definitions): the first validation is seconds away.
+    gx_worker.start()
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else today_utc()
     run = RunContext(as_of=as_of, run_id=context.run_id, thresholds=resolve_thresholds(config.thresholds))
     with warehouse.get_connection() as con:
