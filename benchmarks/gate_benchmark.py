@@ -120,21 +120,17 @@ def worker(warehouse: Path, as_of: dt.date, sizes: list[int], max_rows: int | No
     if max_rows is not None:
         gate.MAX_ROWS_FOR_SUITE = max_rows  # read by the gate's sample query at each call
 
-    original = gate.validate_batch
-    gx_seconds: dict[str, float] = {}
+    import soe_pipeline.quality.worker as gx_worker
+
+    original_submit = gx_worker.submit
     gx_rows: dict[str, int] = {}
 
-    def timed_validate_batch(frame, contract, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(frame, contract, **kwargs)
-        finally:
-            gx_seconds[contract.name] = (
-                gx_seconds.get(contract.name, 0.0) + time.perf_counter() - started
-            )
-            gx_rows[contract.name] = gx_rows.get(contract.name, 0) + len(frame)
+    def counted_submit(frame, contract, **kwargs):
+        gx_rows[contract.name] = gx_rows.get(contract.name, 0) + len(frame)
+        return original_submit(frame, contract, **kwargs)
 
-    gate.validate_batch = timed_validate_batch
+    # "GX s" is the worker's own validation time (it reports it with each answer).
+    gx_worker.submit = counted_submit
     con = duckdb.connect(str(warehouse), read_only=True)
     tables = {
         row[0]
@@ -150,17 +146,21 @@ def worker(warehouse: Path, as_of: dt.date, sizes: list[int], max_rows: int | No
     extracts = []
     for contract in contracts:
         con.execute(f"create or replace temp view _new_rows as select * from raw.{contract.name}")
-        started = time.perf_counter()
-        gate.suite_validator(contract, as_of=as_of)(con, "_new_rows")
+        started, gx_before = time.perf_counter(), gx_worker.stats()
+        verdict = gate.suite_validator(contract, as_of=as_of)(con, "_new_rows")
+        verdict()  # nothing to overlap here: the load's inserts are not part of this benchmark
+        gx_after = gx_worker.stats()
+        gx_s = sum(gx_after[k] - gx_before[k] for k in ("validate_s", "waited_s"))
         extracts.append(
             {
                 "extract": contract.name,
                 "gate_s": round(time.perf_counter() - started, 3),
-                "gx_s": round(gx_seconds.get(contract.name, 0.0), 3),
+                "gx_s": round(gx_s, 3),
                 "rows": gx_rows.get(contract.name, 0),
             }
         )
-    gate.validate_batch = original
+    gx_worker.submit = original_submit
+    original = gx_worker.validate_batch
 
     curve = {}
     for contract in contracts:

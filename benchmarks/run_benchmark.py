@@ -340,13 +340,13 @@ def print_cycle(name: str, cycle: dict) -> None:
     )
     print(f"  ingest by system: {systems}")
     validate = stages["validate"]["detail"]
-    print(f"  validate: Great Expectations {validate['great_expectations_s']:.1f} s "
-          f"(in its worker process, which imported it in {validate.get('gx_import_s', 0):.1f} s "
-          f"while the definitions loaded; validations waited "
-          f"{validate.get('gx_import_waited_s', 0):.1f} s for it), "
-          f"key check + sample + DuckDB->pandas {validate['prepare_s']:.1f} s; "
-          f"ingest without it {ingest['load_excluding_validate_s']:.1f} s; "
-          f"validate / floor without that wait "
+    print(f"  validate: the gate {validate['gate_s']:.1f} s (sample, DuckDB->pandas, key check) "
+          f"+ waiting for GX's verdicts {validate['waited_for_verdict_s']:.1f} s; Great "
+          f"Expectations {validate['great_expectations_s']:.1f} s in its worker process, "
+          f"beside the load (import {validate.get('gx_import_s', 0):.1f} s while the "
+          f"definitions loaded, validations waited {validate.get('gx_import_waited_s', 0):.1f} s "
+          f"for it); ingest without the gate {ingest['load_excluding_validate_s']:.1f} s; "
+          f"validate / floor without the import wait "
           f"{_fmt_ratio(stages['validate'].get('ratio_without_gx_import'))}")
     dbt = stages["dbt"]["detail"]
     if dbt.get("dbt_elapsed_s") is not None:

@@ -352,10 +352,12 @@ def _read_batch(con: duckdb.DuckDBPyConnection, files: list[LandingFile], contra
         raise LandingError(culprit, "unreadable file", message) from error
 
 
-Validator = Callable[[duckdb.DuckDBPyConnection, str], None]
+Validator = Callable[[duckdb.DuckDBPyConnection, str], Callable[[], None] | None]
 """Called with the connection and the name of a temp relation (a view) of the accepted new
-rows before they are committed, with the raw table's columns (contract columns, typed, and
-lineage); raises LandingError to block the whole batch (e.g. a Great Expectations suite)."""
+rows before they are inserted, with the raw table's columns (contract columns, typed, and
+lineage); raises LandingError to block the whole batch (e.g. a Great Expectations suite).
+It may return a verdict still to come: a function called after the inserts, before the
+commit, that raises LandingError in the same way (the work behind it overlaps the inserts)."""
 
 # More rejected rows than this share means the file is broken, not a few rows.
 MAX_REJECTED_SHARE = 0.5
@@ -417,8 +419,7 @@ def load_extract(
             ).fetchall()
         }
         _check_batch(con, contract, new_files, landing_dir, per_file)
-        if validate is not None:
-            validate(con, "_accepted")
+        verdict = validate(con, "_accepted") if validate is not None else None
         con.execute(f"insert into {RAW_SCHEMA}.{contract.name} select {columns}, {lineage} from _accepted")
         texts = ", ".join(_text_column(c) for c in contract.columns)
         con.execute(
@@ -443,6 +444,8 @@ def load_extract(
         con.execute("drop view _accepted")
         for table in ("_checked", "_files"):
             con.execute(f"drop table {table}")
+        if verdict is not None:
+            verdict()
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

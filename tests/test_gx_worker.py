@@ -83,3 +83,12 @@ def test_the_worker_exits_with_the_process_that_started_it() -> None:
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(pid), f"worker {pid} outlived its parent"
+
+
+def test_an_answer_nobody_waited_for_does_not_shift_the_next_ones() -> None:
+    # The gate sends its sample, then its key check may refuse the batch: the sample's
+    # answer is never asked for. The next request must get its own answer, not that one.
+    abandoned = worker.submit(_bad_daily_sales(), DAILY_SALES, as_of=AS_OF, known_values=KNOWN)
+    clean = typed_frame(DAILY_SALES, daily_sales_rows())
+    assert worker.validate_batch(clean, DAILY_SALES, as_of=AS_OF, known_values=KNOWN).success
+    assert not abandoned.result().success  # kept when it was collected

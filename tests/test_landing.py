@@ -196,7 +196,8 @@ def test_the_suite_gate_refuses_what_the_contract_forbids_even_past_the_row_rule
         "timestamp '2026-01-07 02:00:00' as _extracted_at, timestamp '2026-01-07 03:00:00' as _loaded_at"
     )
     with pytest.raises(LandingError) as error:
-        suite_validator(contract, as_of=dt.date(2026, 1, 7))(con, "batch")
+        verdict = suite_validator(contract, as_of=dt.date(2026, 1, 7))(con, "batch")
+        verdict()  # Great Expectations' part of the gate comes after the key check
     assert error.value.rule == "contract suite: allowed(status)"
     assert "retired" in error.value.detail
 
@@ -264,3 +265,27 @@ def test_the_gate_takes_corrections_across_files_but_not_a_key_twice_in_one_file
     assert error.value.file == "pos/daily_sales/daily_sales_20260107T020000Z.csv"
     assert "sku=A" in error.value.detail
     assert con.execute("select count(*) from raw.pos__daily_sales").fetchall() == [(3,)]
+
+
+def test_a_batch_great_expectations_refuses_after_the_inserts_leaves_nothing(tmp_path, con):
+    """GX's verdict arrives after the load inserted the rows (it validates in its worker
+    meanwhile); a refusal then rolls the inserts back. The row rules let these rows through
+    (a business date not after the file's extraction date); the suite checks the run's as_of."""
+    from soe_pipeline.quality.gate import suite_validator
+
+    landing = tmp_path / "landing"
+    _load_masters(landing, con)
+    contract = get_contract("pos", "daily_sales")
+    row = dict(business_date="2026-01-06", location_id="ST1", sku="A", units_sold=3, net_sales_amount=15)
+    write_extract(landing, "pos", "daily_sales", [row, {**row, "sku": "B"}], stamp="20260107T010000Z")
+    with pytest.raises(LandingError) as error:
+        load_extract(con, contract, landing, validate=suite_validator(contract, as_of=dt.date(2026, 1, 5)))
+    assert error.value.rule == "contract suite: not_after_as_of(business_date)"
+    assert "2026-01-06" in error.value.detail
+    assert con.execute("select count(*) from raw.pos__daily_sales").fetchall() == [(0,)]
+    assert con.execute(
+        "select count(*) from raw._loaded_files where extract = 'pos__daily_sales'"
+    ).fetchall() == [(0,)]
+    # The same files pass on a later as_of: nothing of the refused attempt was kept.
+    report = load_extract(con, contract, landing, validate=suite_validator(contract, as_of=dt.date(2026, 1, 7)))
+    assert report.rows_loaded == 2

@@ -1,7 +1,10 @@
 """The Great Expectations gate on newly loaded rows (a `landing.Validator`).
 
 Runs inside the load transaction on the rows that passed the row rules: a batch the gate
-refuses raises LandingError, so nothing of it is kept.
+refuses raises LandingError, so nothing of it is kept. The gate sends its sample to the GX
+worker and returns; the key check runs here while GX works, then the load inserts the rows
+(same transaction) and waits for GX's verdict before it commits: GX's seconds overlap
+the load's own SQL instead of adding to it.
 
 - Key uniqueness is checked in SQL over every new row: it is the one contract rule that
   is about the batch rather than the row. It is a per-file rule (each snapshot file is a
@@ -22,13 +25,14 @@ refuses raises LandingError, so nothing of it is kept.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import duckdb
 
 from soe_pipeline.contracts import Contract
 from soe_pipeline.landing import LandingError, Validator, master_values_sql
+from soe_pipeline.quality import worker as gx_worker
 from soe_pipeline.quality.suites import to_metadata
-from soe_pipeline.quality.worker import validate_batch
 
 MAX_ROWS_FOR_SUITE = 20_000
 SAMPLE_SEED = 42
@@ -70,8 +74,7 @@ def _check_unique_keys(con: duckdb.DuckDBPyConnection, contract: Contract, relat
 
 
 def suite_validator(contract: Contract, *, as_of: dt.date) -> Validator:
-    def validate(con: duckdb.DuckDBPyConnection, relation: str) -> None:
-        _check_unique_keys(con, contract, relation)
+    def validate(con: duckdb.DuckDBPyConnection, relation: str) -> Callable[[], None]:
         columns = ", ".join(contract.column_names)
         known_values = {
             column.references: {row[0] for row in con.execute(master_values_sql(column.references)).fetchall()}
@@ -91,7 +94,10 @@ def suite_validator(contract: Contract, *, as_of: dt.date) -> Validator:
             if contract.kind == "event"
             else ""
         )
+        pending: list[tuple[list[str] | None, gx_worker.Pending]] = []
         for files in groups:
+            if pending:  # one validation in the worker at a time
+                _refuse_failed(*pending.pop())
             where = "where _source_file = ?" if files else ""
             sample = (
                 f"with sampled as (select {columns}, _source_file, _extracted_at "
@@ -100,14 +106,27 @@ def suite_validator(contract: Contract, *, as_of: dt.date) -> Validator:
                 f"select {columns} from sampled {newest_file_per_key}"
             )
             frame = con.execute(sample, files or []).df()
-            result = validate_batch(frame, contract, as_of=as_of, known_values=known_values)
-            if not result.success:
-                first = result.failures[0]
-                raise LandingError(
-                    files[0] if files else f"{contract.system}/{contract.extract} new files",
-                    f"contract suite: {first.label}",
-                    result.summary(),
-                    metadata=to_metadata(result),
-                )
+            pending.append(
+                (files, gx_worker.submit(frame, contract, as_of=as_of, known_values=known_values))
+            )
+        # Great Expectations validates the last sample in its worker meanwhile.
+        _check_unique_keys(con, contract, relation)
+
+        def verdict() -> None:
+            for files, validation in pending:
+                _refuse_failed(files, validation)
+
+        return verdict
+
+    def _refuse_failed(files: list[str] | None, validation: gx_worker.Pending) -> None:
+        result = validation.result()
+        if not result.success:
+            first = result.failures[0]
+            raise LandingError(
+                files[0] if files else f"{contract.system}/{contract.extract} new files",
+                f"contract suite: {first.label}",
+                result.summary(),
+                metadata=to_metadata(result),
+            )
 
     return validate

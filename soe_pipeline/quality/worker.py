@@ -4,15 +4,17 @@ Importing GX takes 4-6 s of one core: at medium, more than validating a steady w
 samples. A process about to run the weekly cycle calls `start()` first (`soe run`, `soe demo`,
 the tests and the benchmark through `runner`, before Dagster loads the definitions; the run
 context asset, for runs launched from the Dagster UI), and the worker imports GX on the other
-core meanwhile. The gate hands each sample to `validate_batch`, which runs
-`suites.validate_batch` in the worker and returns its `BatchValidation`: the same call, the
-same result, in another process.
+core meanwhile. The gate hands each sample to `submit`, which sends it to the worker and
+returns at once; `Pending.result()` waits for `suites.validate_batch`'s `BatchValidation`:
+the same call, the same result, in another process, while the run process goes on with its
+own work (the gate's key check, the inserts of the load transaction).
 
 The worker is a plain `python -m soe_pipeline.quality.worker` child talking over two pipes
 (`multiprocessing.connection` pickling), not a multiprocessing pool, which would re-import
 the parent's main module (Dagster's or pytest's command line). It exits when the parent's end
 of the pipe closes, so a killed run leaves no worker behind. One worker per process, one
-request at a time; a worker that died is replaced once, on the next validation.
+request at a time (a new request first collects the answer to the previous one, if nobody
+did); a worker that died is replaced, and the request sent again, once.
 """
 
 from __future__ import annotations
@@ -78,13 +80,14 @@ class _Worker:
         _stats["import_s"] = payload
         self.ready = True
 
-    def call(self, request: tuple) -> Any:
+    def send(self, request: tuple) -> None:
         self.wait_ready()
         self.requests.send(request)
-        kind, payload = self.results.recv()
-        if kind == "error":
-            raise WorkerError(f"Great Expectations failed in its worker process:\n{payload}")
-        return payload
+
+    def receive(self) -> tuple[str, Any]:
+        kind, payload, seconds = self.results.recv()
+        _stats["validate_s"] += seconds
+        return kind, payload
 
     def close(self) -> None:
         self.requests.close()  # the worker sees end of input and exits
@@ -96,18 +99,74 @@ class _Worker:
             self.process.wait()
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _worker: _Worker | None = None
-# For the benchmark: the worker's GX import, and how long validations waited for it to finish.
-_stats: dict[str, float] = {"import_s": 0.0, "waited_s": 0.0}
+# For the benchmark: the worker's GX import, how long validations waited for it to finish,
+# and the seconds the worker spent validating.
+_stats: dict[str, float] = {"import_s": 0.0, "waited_s": 0.0, "validate_s": 0.0}
+
+
+class Pending:
+    """A validation sent to the worker; `result()` waits for its `BatchValidation`."""
+
+    def __init__(self, request: tuple) -> None:
+        self._request = request
+        self._sent_to: _Worker | None = None
+        self._answer: tuple[str, Any] | None = None
+        try:
+            self._send()
+        except (EOFError, OSError):
+            pass  # the worker died: `result()` sends the request to its replacement
+
+    def _send(self) -> None:
+        global _outstanding
+        if _outstanding is not None and _outstanding is not self:
+            _outstanding._receive()  # an answer nobody asked for: keep the pipe in step
+        self._sent_to = _running()
+        _outstanding = self
+        self._sent_to.send(self._request)
+
+    def _receive(self) -> None:
+        global _outstanding
+        failures = []
+        while len(failures) < 2:
+            try:
+                if _outstanding is not self:  # not sent, or sent to a worker since replaced
+                    self._send()
+                self._answer = self._sent_to.receive()
+                _outstanding = None
+                return
+            except (EOFError, OSError) as error:
+                # The worker died (killed, out of memory): a new one, and the request again.
+                worker, _outstanding = self._sent_to, None
+                code = worker.process.poll() if worker is not None else None
+                failures.append(f"exit code {code}: {error!r}")
+                if worker is not None:
+                    worker.close()
+        raise WorkerError(
+            "the Great Expectations worker process died twice on this request: "
+            + "; ".join(failures)
+        )
+
+    def result(self) -> BatchValidation:
+        with _lock:
+            if self._answer is None:
+                self._receive()
+        kind, payload = self._answer
+        if kind == "error":
+            raise WorkerError(f"Great Expectations failed in its worker process:\n{payload}")
+        return payload
+
+
+_outstanding: Pending | None = None
 
 
 def _running() -> _Worker:
-    global _worker
+    global _worker, _outstanding
     if _worker is None or not _worker.usable():
         if _worker is not None and _worker.pid == os.getpid():
             _worker.close()
-        _worker = _Worker()
+        _worker, _outstanding = _Worker(), None
     return _worker
 
 
@@ -121,6 +180,19 @@ def stats() -> dict[str, float]:
     return dict(_stats)
 
 
+def submit(
+    frame: pd.DataFrame,
+    contract: Contract,
+    *,
+    as_of: dt.date,
+    known_values: Mapping[str, Iterable[str]] | None = None,
+) -> Pending:
+    """Send `suites.validate_batch(frame, contract, ...)` to the worker (started now if it is
+    not running); returns at once."""
+    with _lock:
+        return Pending((frame, contract, as_of, known_values))
+
+
 def validate_batch(
     frame: pd.DataFrame,
     contract: Contract,
@@ -128,25 +200,8 @@ def validate_batch(
     as_of: dt.date,
     known_values: Mapping[str, Iterable[str]] | None = None,
 ) -> BatchValidation:
-    """`suites.validate_batch` run in the worker (started now if it is not running)."""
-    global _worker
-    request = (frame, contract, as_of, known_values)
-    with _lock:
-        try:
-            return _running().call(request)
-        except (EOFError, OSError) as first:
-            # The worker died (killed, out of memory): one new worker, one more try.
-            code = _worker.process.poll() if _worker is not None else None
-            if _worker is not None:
-                _worker.close()
-                _worker = None
-            try:
-                return _running().call(request)
-            except (EOFError, OSError) as second:
-                raise WorkerError(
-                    f"the Great Expectations worker process exited (code {code}), and so did its "
-                    f"replacement: {second!r}"
-                ) from first
+    """`suites.validate_batch` run in the worker, waited for."""
+    return submit(frame, contract, as_of=as_of, known_values=known_values).result()
 
 
 @atexit.register
@@ -172,12 +227,13 @@ def _serve(requests: Connection, results: Connection) -> int:
             frame, contract, as_of, known_values = requests.recv()
         except EOFError:  # the parent closed its end, or died
             return 0
+        begun = time.perf_counter()
         try:
             result = suites.validate_batch(frame, contract, as_of=as_of, known_values=known_values)
         except Exception:
-            results.send(("error", traceback.format_exc()))
+            results.send(("error", traceback.format_exc(), time.perf_counter() - begun))
         else:
-            results.send(("ok", result))
+            results.send(("ok", result, time.perf_counter() - begun))
 
 
 if __name__ == "__main__":
