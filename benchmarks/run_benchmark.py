@@ -268,8 +268,9 @@ def merge_floor(cycle: dict, floor: dict) -> None:
         stage["ratio"] = _ratio(stage["wall_s"], phase["wall_s"])
     # Two ratios that leave out what the floor cannot share, beside the headline ratio:
     # dbt against the floor's projection core alone (the floor's definition before it
-    # computed the weekly actuals too), validate without the one-off import of Great
-    # Expectations (a fixed cost per run, 3.5-5 s, larger than the whole validate floor).
+    # computed the weekly actuals too), validate without the time validations waited for
+    # Great Expectations' import in its worker (4-6 s when nothing hides it, larger than the
+    # whole validate floor; 0 when the worker imported it while the definitions loaded).
     parts = floor["phases"].get("dbt", {}).get("parts_s") or {}
     if "core" in parts:
         stages["dbt"]["floor_core_s"] = parts["core"]
