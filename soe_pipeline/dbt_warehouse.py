@@ -17,16 +17,12 @@ from pathlib import Path
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from soe_pipeline.warehouse import memory_limit
+from soe_pipeline.warehouse import memory_limit, sql_literal
 
 WAREHOUSE_ENV = "SOE_WAREHOUSE_PATH"
 CATALOG = "warehouse"
 # What ad-hoc `dbt` commands in dbt_project/ build when no warehouse is named.
 DEFAULT_WAREHOUSE = "target/dev.duckdb"
-
-
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class Plugin(BasePlugin):
@@ -38,9 +34,9 @@ class Plugin(BasePlugin):
     def configure_connection(self, conn) -> None:
         warehouse = Path(os.environ.get(WAREHOUSE_ENV) or DEFAULT_WAREHOUSE).resolve()
         warehouse.parent.mkdir(parents=True, exist_ok=True)
-        conn.execute(f"set memory_limit = {_quoted(memory_limit())}")
-        conn.execute(f"set temp_directory = {_quoted(f'{warehouse}.tmp')}")
-        conn.execute(f"attach {_quoted(str(warehouse))} as {CATALOG}")
+        conn.execute(f"set memory_limit = {sql_literal(memory_limit())}")
+        conn.execute(f"set temp_directory = {sql_literal(f'{warehouse}.tmp')}")
+        conn.execute(f"attach {sql_literal(str(warehouse))} as {CATALOG}")
 
     def configure_cursor(self, cursor) -> None:
         # Each dbt thread's cursor is a connection of its own: unqualified names resolve in

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import duckdb
 
+from soe_pipeline.warehouse import sql_literal
+
 RUNS_DIR = "runs"
 CURRENT = "current"
 MANIFEST = "manifest.json"
@@ -351,7 +353,7 @@ def _build_serving_db(
     path = staging_dir / SERVING_DB
     alias = "_soe_serving"
     with cursor:
-        cursor.execute(f"attach '{_sql_string(path)}' as {alias}")
+        cursor.execute(f"attach {sql_literal(str(path))} as {alias}")
         try:
             for table in tables:
                 cursor.execute(
@@ -371,10 +373,6 @@ def _build_serving_db(
     _fsync_file(path)
     path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
     return {"file": path.name, **_digest(path)}
-
-
-def _sql_string(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def _switch_current(exports_dir: Path, run_label: str) -> None:

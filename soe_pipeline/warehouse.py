@@ -15,6 +15,11 @@ MEMORY_LIMIT_ENV = "SOE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_SHARE = 0.25
 
 
+def sql_literal(text: str) -> str:
+    """`text` as a SQL string literal, for statements that take no parameters (ATTACH, SET)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def memory_limit() -> str:
     """DuckDB memory_limit for every connection the pipeline opens (its own and dbt's):
     $SOE_DUCKDB_MEMORY_LIMIT (e.g. "6GB"), else a quarter of physical memory."""

@@ -94,10 +94,10 @@ def suite_validator(contract: Contract, *, as_of: dt.date) -> Validator:
             if contract.kind == "event"
             else ""
         )
-        pending: list[tuple[list[str] | None, gx_worker.Pending]] = []
+        pending: tuple[list[str] | None, gx_worker.Pending] | None = None
         for files in groups:
-            if pending:  # one validation in the worker at a time
-                _refuse_failed(*pending.pop())
+            if pending is not None:  # one validation in the worker at a time
+                _refuse_failed(*pending)
             where = "where _source_file = ?" if files else ""
             sample = (
                 f"with sampled as (select {columns}, _source_file, _extracted_at "
@@ -106,15 +106,13 @@ def suite_validator(contract: Contract, *, as_of: dt.date) -> Validator:
                 f"select {columns} from sampled {newest_file_per_key}"
             )
             frame = con.execute(sample, files or []).df()
-            pending.append(
-                (files, gx_worker.submit(frame, contract, as_of=as_of, known_values=known_values))
-            )
+            pending = (files, gx_worker.submit(frame, contract, as_of=as_of, known_values=known_values))
         # Great Expectations validates the last sample in its worker meanwhile.
         _check_unique_keys(con, contract, relation)
 
         def verdict() -> None:
-            for files, validation in pending:
-                _refuse_failed(files, validation)
+            if pending is not None:
+                _refuse_failed(*pending)
 
         return verdict
 

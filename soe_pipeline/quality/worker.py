@@ -51,7 +51,7 @@ class _Worker:
         request_read, request_write = os.pipe()
         result_read, result_write = os.pipe()
         package_root = str(Path(__file__).resolve().parents[2])  # the code this process runs
-        env = {**os.environ, "GX_ANALYTICS_ENABLED": "false"}
+        env = dict(os.environ)  # GX analytics: turned off by `suites._gx()` in the worker
         env["PYTHONPATH"] = os.pathsep.join(p for p in [package_root, env.get("PYTHONPATH")] if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", MODULE, str(request_read), str(result_write)],
