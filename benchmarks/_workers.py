@@ -211,6 +211,35 @@ class GxTimer:
         return worker.stats()
 
 
+class PublishTimer:
+    """Where the publish step's seconds go: `publish_tables` as a whole, and inside it the
+    serving DuckDB file (`_build_serving_db`, in a worker thread beside the Parquet copies)
+    and the brief (the reports callback, once every Parquet file is written). The Parquet
+    COPY statements are timed by `SqlProfiler`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def install(self) -> None:
+        import soe_pipeline.defs.publish.assets as asset_module
+        import soe_pipeline.publish as publish
+
+        publish._build_serving_db = self._timed("serving_db_s", publish._build_serving_db)
+        # The asset looks both up in its module when it runs.
+        asset_module.publish_tables = self._timed("publish_tables_s", asset_module.publish_tables)
+        asset_module.render_brief = self._timed("brief_s", asset_module.render_brief)
+
+    def _timed(self, key: str, function):
+        def call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[key] += time.perf_counter() - started
+
+        return call
+
+
 class SqlProfiler:
     """Times every statement the Dagster assets run on the warehouse connection: wraps
     `DuckDBResource.get_connection` so the yielded connection's `execute` / `sql` are timed
@@ -408,6 +437,8 @@ def worker_cycle(spec: dict, sampler: RssSampler) -> dict:
     gx.install()
     sql = SqlProfiler()
     sql.install()
+    publishing = PublishTimer()
+    publishing.install()
     imported = time.time()
 
     warehouse, exports = Path(spec["warehouse"]), Path(spec["exports"])
@@ -571,6 +602,15 @@ def worker_cycle(spec: dict, sampler: RssSampler) -> dict:
     publish = stage("publish")
     publish["rows_in"] = marts_total
     publish["rows_out"] = published_rows
+    windows = [(st["start"], st["end"]) for st in steps if st["stage"] == "publish"]
+    copies = [(start, seconds) for start, seconds, head in sql.statements
+              if head.startswith("copy (") and any(a <= start <= b for a, b in windows)]
+    publish["detail"] = {
+        **{key: round(value, 2) for key, value in publishing.seconds.items()},
+        "parquet_copies_s": round(sum(seconds for _, seconds in copies), 2),
+        "is": "serving DuckDB file in a worker thread, beside the Parquet copies and then the "
+        "brief in the step's thread",
+    }
     stages = {"ingest": ingest, "validate": validate, "dbt": dbt, **parts, "publish": publish}
     other = stage("other")
     if other["steps"]:

@@ -54,6 +54,14 @@ def _check_results(results: dict) -> None:
         # Great Expectations was imported in its worker process, reported by the worker.
         validate = cycle["stages"]["validate"]["detail"]
         assert validate["gx_import_s"] > 0 and validate["gx_import_waited_s"] >= 0
+        # Ingest (validation included) is measured against the floor's load + contract rules.
+        ingest, phases = cycle["stages"]["ingest"], cycle["floor"]["phases"]
+        assert ingest["floor_s"] == round(phases["ingest"]["wall_s"] + phases["validate"]["wall_s"], 3)
+        # Publishing reports its parts: the serving file, the Parquet copies, the brief.
+        publish = cycle["stages"]["publish"]["detail"]
+        assert 0 < publish["publish_tables_s"] <= cycle["stages"]["publish"]["wall_s"]
+        assert publish["serving_db_s"] > 0 and publish["parquet_copies_s"] > 0
+        assert publish["brief_s"] > 0
     initial, steady = results["cycles"]["initial"], results["cycles"]["steady"]
     # The steady-state week reads only the new week's event files and the new snapshots.
     assert steady["stages"]["ingest"]["rows_in"] < initial["stages"]["ingest"]["rows_in"]

@@ -1,0 +1,1 @@
+"""soe-pipeline: the data side of Sales & Operations Execution."""

@@ -1,0 +1,149 @@
+"""The bodies of the dbt Python models (dbt_project/models/**/*.py).
+
+dbt-duckdb runs Python models inside `dbt build`, on the build's own DuckDB connection, so
+demand sensing and recommended actions sit in the same lineage as the SQL models around them
+without a second dbt invocation. The model files only call these functions; the logic lives
+in soe_pipeline.sensing and soe_pipeline.actions, which know nothing about dbt.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+SERIES_KEY = ["sku", "location_id"]
+
+
+# SKU-locations sensed at a time. At the large tier (two years of weekly actuals) a batch of
+# ~220,000 series peaks at 4.0 GiB, all 1,000,000 in one go at 11.0 GiB; at 25,000 to
+# 250,000 series a batch, medium takes the same time. Whole product family x region groups
+# go together (a group's shape is fitted on all its series), so results are identical
+# whatever the batch size (tests/test_sensing.py).
+SENSING_BATCH_SERIES = 250_000
+
+
+def demand_sensing(
+    run_context: duckdb.DuckDBPyRelation,
+    sku_locations: duckdb.DuckDBPyRelation,
+    actuals: duckdb.DuckDBPyRelation,
+    plan: duckdb.DuckDBPyRelation,
+    batch_series: int = SENSING_BATCH_SERIES,
+) -> pd.DataFrame:
+    """One row per SKU-location x sensing week: the sensed forecast, and on every row the
+    method, parameters and explanation of that SKU-location's forecast."""
+    from soe_pipeline.sensing import SensingResult, SensingSettings, sense
+
+    run_context = run_context.df().iloc[0]
+    week0_start = pd.Timestamp(run_context["week0_start"]).date()
+    settings = SensingSettings(
+        horizon_weeks=max(1, int(run_context["sensing_weeks"])),
+        gate_z_low=float(run_context["sensing_gate_z_low"]),
+        gate_z_high=float(run_context["sensing_gate_z_high"]),
+    )
+    # DuckDB numbers the SKU-locations and weeks and puts those numbers on the ~10 M weekly
+    # actual rows, so pandas never holds their key strings or dates (seconds and gigabytes
+    # at 100,000 series).
+    week_index = f"cast(floor((week_start - date '{week0_start}') / 7) as integer) as week_index"
+    actuals = actuals.select(f"sku, location_id, {week_index}, units")
+    plan = plan.select(f"sku, location_id, {week_index}, plan_units")
+    grouped = sku_locations.select(
+        "sku, location_id, product_family, region,"
+        " dense_rank() over (order by product_family, region) as group_number"
+    )
+    parts, groups_of_series = [], []
+    for first, last in _group_batches(grouped, batch_series):
+        # (sku, location_id) is unique in int_sku_locations (its dbt test), so the queries
+        # below number a batch's SKU-locations alike, and `series` in that order puts each
+        # at its number.
+        numbered = grouped.filter(f"group_number between {first} and {last}").select(
+            "cast(row_number() over (order by sku, location_id) - 1 as integer) as series_row,"
+            " sku, location_id, product_family, region"
+        )
+        series_rows = numbered.select("series_row", "sku", "location_id")
+        series = numbered.order("series_row").df().drop(columns="series_row")
+        groups_of_series.append(series)
+        batch_actuals = actuals.join(series_rows, SERIES_KEY).select("series_row, week_index, units")
+        batch_plan = plan.join(series_rows, SERIES_KEY).select("series_row, week_index, plan_units")
+        parts.append(sense(batch_actuals.df(), series, batch_plan.df(), week0_start, settings))
+    result = SensingResult.concat(parts)
+
+    # The series already name their season model; the group adds its parameters.
+    groups = result.groups.drop(columns="model")
+    group_columns = [c for c in groups.columns if c not in ("product_family", "region")]
+    groups = groups.rename(columns={c: f"season_{c}" for c in group_columns})
+    described = (
+        result.series.merge(pd.concat(groups_of_series), on=SERIES_KEY, how="left")
+        .merge(groups, on=["product_family", "region"], how="left")
+        .drop(columns=["product_family", "region"])
+    )
+    out = result.forecast.merge(described, on=SERIES_KEY, how="left", validate="many_to_one")
+    out["window_weeks"] = settings.window_weeks
+    out.insert(0, "as_of", pd.Timestamp(run_context["as_of"]).date())
+    return out.sort_values([*SERIES_KEY, "week_index"], ignore_index=True)
+
+
+def _group_batches(grouped: duckdb.DuckDBPyRelation, batch_series: int) -> list[tuple[int, int]]:
+    """Consecutive runs of group numbers (first, last) of at most `batch_series` SKU-locations
+    each; a larger group is a batch of its own. Without any SKU-location, one empty batch
+    (group numbers start at 1), so the table still gets its columns."""
+    batches: list[tuple[int, int]] = []
+    sizes = grouped.aggregate("group_number, count(*)").order("group_number").fetchall()
+    first, size = None, 0
+    for group, count in sizes:
+        if first is not None and size + count > batch_series:
+            batches.append((first, group - 1))
+            first, size = None, 0
+        first = group if first is None else first
+        size += count
+    if first is not None:
+        batches.append((first, group))
+    return batches or [(0, 0)]
+
+
+def action_plan(
+    run_context: duckdb.DuckDBPyRelation,
+    projection: duckdb.DuckDBPyRelation,
+    sku_locations: duckdb.DuckDBPyRelation,
+    open_supply: duckdb.DuckDBPyRelation,
+    shortages: duckdb.DuckDBPyRelation,
+) -> pd.DataFrame:
+    """Coordinated transfers, expedites and escalations for this run's shortages, and what
+    they do for each shortage exception, as one table (a dbt model returns one): the rows
+    of `ActionPlan.actions` (plan_part 'action') then of `ActionPlan.exceptions` ('exception'),
+    every column nullable and typed, null where a part does not have it.
+
+    Only the columns the plan uses reach pandas: at medium the projection has 1.3 M rows of
+    17 columns; its 6 used columns arrive in 0.8 s, the five whole inputs took 2.6 s."""
+    from soe_pipeline.actions import ActionSettings, recommend_actions
+
+    def columns(relation: duckdb.DuckDBPyRelation, names: list[str]) -> pd.DataFrame:
+        return relation.project(", ".join(names)).df()
+
+    run_context = run_context.df().iloc[0]
+    settings = ActionSettings(
+        time_fence_weeks=int(run_context["time_fence_weeks"]),
+        escalation_impact=float(run_context["escalation_impact"]),
+    )
+    offset = (pd.Timestamp(run_context["as_of"]) - pd.Timestamp(run_context["week0_start"])).days
+    projection = columns(
+        projection,
+        [*SERIES_KEY, "week_index", "week_start", "projected_available_units", "safety_stock_units"],
+    )
+    sku_locations = columns(
+        sku_locations, [*SERIES_KEY, "lead_time_days", "transferable", "unit_price", "unit_cost"]
+    )
+    open_supply = columns(
+        open_supply, ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
+    )
+    shortages = shortages.df()
+    plan = recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings)
+    nullable = {"int64": "Int64", "float64": "Float64", "bool": "boolean"}
+    parts = {"action": plan.actions, "exception": plan.exceptions}
+    return pd.concat(
+        [
+            part.astype({c: nullable.get(str(t), t) for c, t in part.dtypes.items()})
+            .assign(plan_part=name)
+            for name, part in parts.items()
+        ],
+        ignore_index=True,
+    )

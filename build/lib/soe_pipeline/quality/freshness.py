@@ -1,0 +1,151 @@
+"""Freshness SLAs of the extracts (DESIGN section 3): two clocks, dbt-style warn/error.
+
+Pure module (no Dagster, no Great Expectations).
+
+1. Extraction clock, for every extract. The age of the newest landing file is measured
+   from the end of the as-of day in UTC:
+
+       extraction_age_days = ((as_of + 1 day) 00:00 UTC - newest_extracted_at) / 1 day
+
+   so a file extracted at 18:00 on the as-of day is 0.25 days old. As in dbt source
+   freshness, age > warn_after_days is `warn` and age > error_after_days is `error`
+   (thresholds from the contract's `freshness`, overridable per extract). No file at all
+   is `error`.
+
+2. Business-date clock, for event extracts with a `business_date_column` (POS daily
+   sales, WMS shipments and receipts). A run as of day D must see day D - 1 in the data:
+
+       business_date_lag_days = as_of - newest_business_date   (whole days)
+
+   lag > warn_after_days is `warn` (with the default 1 for event extracts: D - 1 missing),
+   lag > error_after_days is `error`; an event extract with files but no business date at
+   all is `error`. Snapshot extracts also report the lag when given a business date, but
+   their status follows the extraction clock only: a plan committed weeks ago is normal.
+
+The status is the worse of the two clocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from soe_pipeline.contracts import Contract
+
+STATUSES = ("ok", "warn", "error")
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh one extract is as of a run date."""
+
+    extract: str  # "<system>/<extract>"
+    status: str  # "ok", "warn" or "error"
+    extraction_age_days: float | None  # None when no file was ever extracted
+    business_date_lag_days: int | None  # None without a business date
+    message: str
+    warn_after_days: int
+    error_after_days: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def _worst(*statuses: str | None) -> str:
+    return max((s for s in statuses if s), key=STATUSES.index, default="ok")
+
+
+def _judge(value: float, warn_after: int, error_after: int) -> str:
+    if value > error_after:
+        return "error"
+    if value > warn_after:
+        return "warn"
+    return "ok"
+
+
+def _threshold_note(status: str, warn_after: int, error_after: int) -> str:
+    if status == "error":
+        return f"error after {error_after}"
+    if status == "warn":
+        return f"warn after {warn_after}"
+    return f"ok, warn after {warn_after}"
+
+
+def _as_utc_naive(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        return moment  # landing timestamps are UTC already
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _days(count: float) -> str:
+    return "1 day" if count == 1 else f"{count:g} days"
+
+
+def evaluate_freshness(
+    contract: Contract,
+    *,
+    as_of: dt.date,
+    newest_extracted_at: dt.datetime | None,
+    newest_business_date: dt.date | None,
+    now_is_end_of_as_of: bool = True,
+    now: dt.datetime | None = None,
+    overrides: Mapping[str, tuple[int, int]] | None = None,
+) -> Freshness:
+    """Judge one extract's freshness as of `as_of` (see the module docstring for the rules).
+
+    `newest_extracted_at` is the newest landing file's extraction time (UTC), None when the
+    extract has no file; `newest_business_date` the newest value of the contract's
+    `business_date_column` in the loaded rows. With `now_is_end_of_as_of=False` the age is
+    measured up to `now` (default: the current UTC time) instead of the end of the as-of
+    day. `overrides` maps `<system>__<extract>` to `(warn_after_days, error_after_days)`.
+    """
+    warn_after, error_after = (overrides or {}).get(
+        contract.name,
+        (contract.freshness.warn_after_days, contract.freshness.error_after_days),
+    )
+    label = f"{contract.system}/{contract.extract}"
+
+    def result(status: str, age: float | None, lag: int | None, parts: list[str]) -> Freshness:
+        return Freshness(
+            extract=label,
+            status=status,
+            extraction_age_days=age,
+            business_date_lag_days=lag,
+            message=f"{label}: " + "; ".join(parts),
+            warn_after_days=warn_after,
+            error_after_days=error_after,
+        )
+
+    lag = (as_of - newest_business_date).days if newest_business_date is not None else None
+    if newest_extracted_at is None:
+        return result("error", None, lag, ["no files extracted yet (error)"])
+
+    if now_is_end_of_as_of:
+        reference = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+        reference_text = f"the end of {as_of.isoformat()}"
+    else:
+        reference = _as_utc_naive(now or dt.datetime.now(dt.UTC))
+        reference_text = f"{reference.isoformat(timespec='minutes')} UTC"
+    age = (reference - _as_utc_naive(newest_extracted_at)).total_seconds() / 86400
+    extraction_status = _judge(age, warn_after, error_after)
+    parts = [
+        f"newest file extracted {age:.1f} days before {reference_text} "
+        f"({_threshold_note(extraction_status, warn_after, error_after)})"
+    ]
+
+    business_status = None
+    column = contract.business_date_column
+    if contract.kind == "event" and column:
+        if lag is None:
+            business_status = "error"
+            parts.append(f"no {column} in the loaded rows (error)")
+        else:
+            business_status = _judge(lag, warn_after, error_after)
+            when = f"{_days(lag)} before" if lag >= 0 else f"{_days(-lag)} after"
+            parts.append(
+                f"newest {column} {newest_business_date.isoformat()} is {when} "
+                f"{as_of.isoformat()} ({_threshold_note(business_status, warn_after, error_after)})"
+            )
+    return result(_worst(extraction_status, business_status), age, lag, parts)

@@ -1,0 +1,819 @@
+"""Demand sensing: a short-horizon forecast per SKU-location, anchored on the committed plan.
+
+Why plan-anchored: the S&OP plan is the committed consensus and, for a stable series, it is
+already the best forecast there is. Sensing overrides it only where the recent actuals have
+demonstrably left it, and says so in words a planner can check. On stable series the sensed
+forecast is therefore (almost always) the plan itself; after a real spike or drop it follows
+the actuals.
+
+Method, for every SKU-location of `series` (DESIGN section 4):
+
+1. **Weekly matrix.** Actuals become a dense (series x week) matrix in one vectorised pass.
+   A series' span starts at its first week with positive units; a week missing inside the
+   span is 0. Negative weeks (net returns) are clipped to 0 for fitting and tracking: a
+   return is not negative demand. History is cut at `MAX_HISTORY_WEEKS`.
+2. **Outliers.** Each week is capped at max(its centred 5-week median, the series' typical
+   non-zero week) + 5 x the series' robust noise scale (see `smoothing.cap_outliers`): one
+   huge week cannot blow up a level, while a shift lasting 3 weeks or more is kept.
+3. **Family shape.** Per product family x region, the capped actuals are summed (scaled so
+   a SKU-location launched mid-history is not mistaken for growth) and fitted with
+   statsmodels `ExponentialSmoothing`, the model chosen by the weeks available (Holt-Winters
+   with damped trend and a 52-week season from 104 weeks, damped Holt from 16, SES from 4;
+   see `family`). shape_t = fitted or forecast value / mean fitted value of the last 4 weeks.
+4. **SKU-location level.** Simple exponential smoothing of actual_t / shape_t over all series
+   at once, alpha per series from `ALPHA_GRID` by in-sample one-step squared error.
+   model_units_h = level x shape_h.
+5. **Level shift.** When the actuals of a recent run of the trailing window (the most
+   significant suffix of at least 3 weeks) sit more than `LEVEL_SHIFT_Z` standard errors
+   away from what the smoothed level predicted before the window (the error of that level
+   counted too), the level is re-estimated on that run alone: smoothing tuned on years of
+   stable history is slow to follow a break it has already been shown. Smoothed
+   (non-intermittent) series only; the test does not look at the plan.
+6. **Fallbacks**, each with its own `method` (see `METHODS`): intermittent demand -> SBA;
+   short history -> the mean, or the plan below 4 weeks; a new item -> the plan, or 0; an
+   all-zero history -> 0 (the plan gate then weighs that 0 against the plan, so a few zero
+   weeks do not overrule a plan, but eight do).
+7. **Noise.** sigma = 1.4826 x median |one-step residual| over the weeks BEFORE the trailing
+   window (all weeks when fewer than 4), so a recent shift does not inflate it; floored at
+   sqrt(the larger of the mean weekly actual and the mean window plan) -- the Poisson noise
+   of the series, and the noise the plan itself implies -- and at 0.5 unit.
+8. **Plan gate.** Over the trailing window weeks that have a plan and an observed actual
+   (A is the cleaned actual of steps 1-2, so one freak week does not trip the gate; the
+   same A makes window_actual_units):
+   tracking_signal = sum(A - P) / mean|A - P|, z = sum(A - P) / (sigma x sqrt(n)); gate
+   weight k = clip((|z| - gate_z_low) / (gate_z_high - gate_z_low), 0, 1);
+   sensed = plan + k x (model - plan) where the horizon week has a plan, else the model.
+   Without plan history (fewer than 2 window weeks with a plan) or without any plan for
+   the horizon k = 1 (the model); for the plan-based fallbacks k = 0. Sensed and model
+   units are never negative.
+
+The result is deterministic: the same inputs, in any row order, give identical outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from soe_pipeline.sensing.family import FamilyShape, family_shape
+from soe_pipeline.sensing.smoothing import (
+    MAD_TO_SIGMA,
+    SBA_ALPHA,
+    cap_outliers,
+    first_index,
+    row_nanmedian,
+    sba,
+    select_alpha,
+    ses,
+)
+
+SERIES_KEY = ["sku", "location_id"]
+SERIES_ROW = "series_row"  # in actuals and plan, may stand for SERIES_KEY (see `sense`)
+WEEK_INDEX = "week_index"  # in actuals and plan, may stand for week_start (see `sense`)
+GROUP_KEY = ["product_family", "region"]
+
+MAX_HISTORY_WEEKS = 156
+MIN_MODEL_WEEKS = 8  # below: short-history fallbacks
+MIN_OWN_HISTORY_WEEKS = 4  # below, with a plan: the plan is the model
+INTERMITTENT_ZERO_SHARE = 0.5
+INTERMITTENT_INTERVAL = 1.32  # Syntetos-Boylan cut-off on the average inter-demand interval
+LEVEL_SHIFT_Z = 3.5
+LEVEL_SHIFT_MIN_WEEKS = 3
+MIN_PRE_WINDOW_WEEKS = 4  # for sigma and the level-shift test
+MIN_GATE_WEEKS = 2
+SIGMA_FLOOR_UNITS = 0.5
+
+METHODS = {
+    "ses_x_family_shape": "smoothed level x the family-region seasonal / trend shape",
+    "ses_flat": "smoothed level, flat (no family model: too little family history)",
+    "level_shift_x_family_shape": "level re-estimated on the recent weeks after a shift x shape",
+    "level_shift_flat": "level re-estimated on the recent weeks after a shift, flat",
+    "intermittent_sba": "intermittent demand: SBA (Croston, alpha 0.1, debiased), flat",
+    "short_history_mean": f"fewer than {MIN_MODEL_WEEKS} weeks of history: their mean, flat",
+    "short_history_plan": f"fewer than {MIN_OWN_HISTORY_WEEKS} weeks of history: the plan",
+    "new_item_plan": "no actuals yet: the plan",
+    "no_history_no_plan": "no actuals and no plan: 0",
+    "all_zero_history": "actuals reported but never positive: 0",
+}
+PLAN_METHODS = ("short_history_plan", "new_item_plan")
+
+SEASON_LABELS = {
+    "holt_winters_damped": "Holt-Winters season",
+    "holt_damped": "damped-trend shape",
+    "ses": "family level shape",
+}
+
+
+@dataclass(frozen=True)
+class SensingSettings:
+    horizon_weeks: int = 4  # sensing horizon: weeks 0..horizon_weeks-1 from week0_start
+    window_weeks: int = 8  # trailing tracking window (weeks -8..-1)
+    gate_z_low: float = 2.5  # below: sensed = plan
+    gate_z_high: float = 3.5  # above: sensed = model; linear blend in between
+
+    def __post_init__(self) -> None:
+        if self.horizon_weeks < 1:
+            raise ValueError(f"horizon_weeks must be >= 1, got {self.horizon_weeks}")
+        if not 2 <= self.window_weeks < MAX_HISTORY_WEEKS:
+            raise ValueError(f"window_weeks must be in 2..{MAX_HISTORY_WEEKS - 1}")
+        if not 0 <= self.gate_z_low < self.gate_z_high:
+            raise ValueError("need 0 <= gate_z_low < gate_z_high")
+
+
+@dataclass
+class SensingResult:
+    forecast: pd.DataFrame  # one row per series x horizon week
+    series: pd.DataFrame  # one row per series: the model used and why
+    groups: pd.DataFrame  # one row per product_family x region: the statsmodels model fitted
+
+    @classmethod
+    def concat(cls, parts: list[SensingResult]) -> SensingResult:
+        """The results of batches of whole product family x region groups (see `sense`) as
+        the one result of all their series, in the same order."""
+
+        def combined(name: str, by: list[str]) -> pd.DataFrame:
+            frame = pd.concat([getattr(part, name) for part in parts], ignore_index=True)
+            return frame.sort_values(by, kind="stable", ignore_index=True)
+
+        return cls(
+            forecast=combined("forecast", [*SERIES_KEY, "week_index"]),
+            series=combined("series", SERIES_KEY),
+            groups=combined("groups", GROUP_KEY),
+        )
+
+
+def sense(
+    actuals: pd.DataFrame,
+    series: pd.DataFrame,
+    plan: pd.DataFrame,
+    week0_start: dt.date,
+    settings: SensingSettings = SensingSettings(),
+) -> SensingResult:
+    """Sensed forecast for every SKU-location of `series` over the sensing horizon.
+
+    actuals: sku, location_id, week_start, units (weeks before week0_start; missing = 0).
+    series: sku, location_id, product_family, region (one row per SKU-location to forecast).
+    plan: sku, location_id, week_start, plan_units (the committed plan; missing = no plan).
+
+    In actuals and plan, a `series_row` column (the position of the row's SKU-location in
+    `series`, from 0) can stand for sku and location_id, and a `week_index` column (whole
+    weeks from week0_start's week: -1 for the week before) for week_start: with millions of
+    rows, integers cost far less time and memory than key strings and dates.
+
+    Series are independent except within a product family x region (its shape is fitted
+    on all its series), so SKU-locations can be sensed in batches of whole groups with
+    identical results (`SensingResult.concat`); a batch's matrix may cover fewer weeks than
+    another's (weeks before a series' first actual are unknown, not zero).
+    """
+    _require(series, [*SERIES_KEY, *GROUP_KEY], "series")
+    week0 = np.datetime64(pd.Timestamp(week0_start).date(), "D")
+    horizon, window = settings.horizon_weeks, settings.window_weeks
+
+    keys = series.drop_duplicates(SERIES_KEY).sort_values(SERIES_KEY, ignore_index=True)
+    index = pd.MultiIndex.from_frame(keys[SERIES_KEY])
+    group_codes, group_keys = _group_codes(keys)
+
+    actual_rows = _matrix_rows(actuals, "units", "actuals", series, index)
+    raw, reported = _actuals_matrix(actuals, actual_rows, len(keys), week0, window)
+    n_weeks = raw.shape[1]
+    plan_rows = _matrix_rows(plan, "plan_units", "plan", series, index)
+    plan_matrix = _weekly_matrix(
+        plan, "plan_units", plan_rows, len(keys), week0, -window, window + horizon
+    )[0]
+    plan_window, plan_horizon = plan_matrix[:, :window], plan_matrix[:, window:]
+
+    history = _History.build(raw, reported)
+    del raw, reported
+    shapes, group_frame = _family_shapes(history, group_codes, group_keys, horizon)
+
+    split = n_weeks - window  # first week of the trailing window
+    model = _Model.empty(len(keys), n_weeks, horizon)
+    has_future_plan = ~np.isnan(plan_horizon).all(axis=1)
+    method = _base_methods(history, has_future_plan)
+    _fit_regular(model, history, method, shapes, group_codes, split)
+    _fit_intermittent(model, history, method)
+    _fit_short(model, history, method, plan_horizon)
+
+    sigma = _sigma(model, history, plan_window, split)
+    _level_shifts(model, history, method, sigma, split)
+
+    gate = _gate(history, plan_window, has_future_plan, sigma, method, settings)
+    model_units = np.clip(model.units, 0, None)
+    sensed = np.where(
+        np.isnan(plan_horizon),
+        model_units,
+        plan_horizon + gate.weight[:, None] * (model_units - plan_horizon),
+    )
+    sensed = np.clip(sensed, 0, None)
+
+    return SensingResult(
+        forecast=_forecast_frame(keys, week0, model_units, sensed, plan_horizon),
+        series=_series_frame(
+            keys, history, model, method, gate, sigma, shapes, group_codes, group_keys
+        ),
+        groups=group_frame,
+    )
+
+
+# --- inputs -----------------------------------------------------------------------------
+
+
+def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} is missing columns {missing}; it has {list(frame.columns)}")
+
+
+def _group_codes(keys: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    groups = keys[GROUP_KEY].drop_duplicates().sort_values(GROUP_KEY, ignore_index=True)
+    codes = pd.MultiIndex.from_frame(groups).get_indexer(pd.MultiIndex.from_frame(keys[GROUP_KEY]))
+    return codes, groups
+
+
+def _matrix_rows(
+    frame: pd.DataFrame, column: str, name: str, series: pd.DataFrame, index: pd.MultiIndex
+) -> np.ndarray:
+    """The matrix row of each row of `frame` (actuals or plan): the position of its
+    SKU-location in `index`, -1 when that is not one of `series`."""
+    week = WEEK_INDEX if WEEK_INDEX in frame.columns else "week_start"
+    if SERIES_ROW not in frame.columns:
+        _require(frame, [*SERIES_KEY, week, column], name)
+        return index.get_indexer(pd.MultiIndex.from_arrays([frame[c] for c in SERIES_KEY]))
+    _require(frame, [SERIES_ROW, week, column], name)
+    # Matrix row of each position in `series`, and -1 for a position outside it (last).
+    row_of_position = np.append(index.get_indexer(pd.MultiIndex.from_frame(series[SERIES_KEY])), -1)
+    positions = frame[SERIES_ROW].to_numpy(dtype=np.int64, na_value=-1)
+    outside = (positions < 0) | (positions >= len(series))
+    return row_of_position[np.where(outside, len(series), positions)]
+
+
+def _actuals_matrix(
+    actuals: pd.DataFrame, rows: np.ndarray, n_series: int, week0: np.datetime64, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(series x week) units summed per week, and whether any row was reported that week.
+    Weeks run from -n_weeks to -1; n_weeks covers the oldest actual (capped at
+    MAX_HISTORY_WEEKS) and at least the window plus one week."""
+    offsets = _week_offsets(actuals, week0)
+    past = offsets[(offsets < 0) & (offsets >= -MAX_HISTORY_WEEKS)]
+    oldest = int(-past.min()) if len(past) else 0
+    n_weeks = max(oldest, window + 1)
+    return _weekly_matrix(actuals, "units", rows, n_series, week0, -n_weeks, n_weeks, offsets)
+
+
+def _weekly_matrix(
+    frame: pd.DataFrame,
+    column: str,
+    rows: np.ndarray,
+    n_series: int,
+    week0: np.datetime64,
+    first_week: int,
+    n_weeks: int,
+    offsets: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of `column` per series x week for weeks first_week .. first_week + n_weeks - 1;
+    NaN where no row was given (the second array says where rows were given). `rows` is
+    the matrix row of each row of `frame` (-1: none)."""
+    if offsets is None:
+        offsets = _week_offsets(frame, week0)
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    columns = offsets - first_week
+    keep = (rows >= 0) & (columns >= 0) & (columns < n_weeks) & ~np.isnan(values)
+    cell = rows[keep].astype(np.int64) * n_weeks + columns[keep]
+    size = n_series * n_weeks
+    total = np.bincount(cell, weights=values[keep], minlength=size).reshape(n_series, n_weeks)
+    given = np.bincount(cell, minlength=size).reshape(n_series, n_weeks) > 0
+    return np.where(given, total, np.nan), given
+
+
+def _week_offsets(frame: pd.DataFrame, week0: np.datetime64) -> np.ndarray:
+    """Week index of each row relative to week0 (week0's week is 0, the one before -1):
+    its `week_index`, or computed from its `week_start`; a huge positive number for a
+    missing week so it is dropped."""
+    missing = np.iinfo(np.int64).max // 4
+    if WEEK_INDEX in frame.columns:
+        return frame[WEEK_INDEX].to_numpy(dtype=np.int64, na_value=missing)
+    week_start = frame["week_start"]
+    codes, uniques = pd.factorize(week_start)
+    if len(uniques) == 0:
+        return np.full(len(week_start), missing, dtype=np.int64)
+    days = (pd.to_datetime(pd.Index(uniques)).values.astype("datetime64[D]") - week0).astype(
+        np.int64
+    )
+    offsets = np.floor_divide(days, 7)
+    return np.where(codes >= 0, offsets[codes], missing)
+
+
+# --- history ----------------------------------------------------------------------------
+
+
+@dataclass
+class _History:
+    """The cleaned weekly actuals and what they say about each series."""
+
+    capped: np.ndarray  # (n, T) clipped at 0, outliers capped, NaN before the span
+    reported_from: np.ndarray  # first week with any actual row (T if none)
+    start: np.ndarray  # first week with positive units: the span (T if none)
+    history_weeks: np.ndarray
+    nonzero_weeks: np.ndarray
+    intermittent: np.ndarray
+
+    @property
+    def n_weeks(self) -> int:
+        return self.capped.shape[1]
+
+    @property
+    def has_rows(self) -> np.ndarray:
+        return self.reported_from < self.n_weeks
+
+    @property
+    def has_demand(self) -> np.ndarray:
+        return self.start < self.n_weeks
+
+    @classmethod
+    def build(cls, raw: np.ndarray, reported: np.ndarray) -> _History:
+        n_weeks = raw.shape[1]
+        clipped = np.clip(np.nan_to_num(raw, nan=0.0), 0, None)
+        start = first_index(clipped > 0)
+        reported_from = first_index(reported)
+        in_span = np.arange(n_weeks)[None, :] >= start[:, None]
+        capped = cap_outliers(np.where(in_span, clipped, np.nan))
+        span_weeks = n_weeks - start
+        # An all-zero history counts the weeks since the first reported row.
+        history_weeks = np.where(start < n_weeks, span_weeks, n_weeks - reported_from)
+        nonzero = (capped > 0).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zero_share = 1 - nonzero / span_weeks
+            interval = span_weeks / nonzero
+        intermittent = (start < n_weeks) & (
+            (zero_share > INTERMITTENT_ZERO_SHARE) | (interval > INTERMITTENT_INTERVAL)
+        )
+        return cls(capped, reported_from, start, history_weeks, nonzero, intermittent)
+
+    def window_actuals(self, split: int) -> np.ndarray:
+        """Capped actuals of the trailing window; 0 between the first reported row and the
+        first positive week, NaN before anything was reported."""
+        columns = np.arange(split, self.n_weeks)
+        observed = columns[None, :] >= self.reported_from[:, None]
+        return np.where(observed, np.nan_to_num(self.capped[:, split:], nan=0.0), np.nan)
+
+
+def _family_shapes(
+    history: _History, group_codes: np.ndarray, group_keys: pd.DataFrame, horizon: int
+) -> tuple[list[FamilyShape], pd.DataFrame]:
+    """Fit each product family x region on its aggregated actuals.
+
+    The aggregate of week t is sum(actuals of the series active at t) / sum(their mean
+    weekly actuals) x sum(mean weekly actuals of all the group's series): the plain sum when
+    every series covers the whole history, and no jump when a new SKU-location starts.
+    """
+    n_groups, n_weeks = len(group_keys), history.n_weeks
+    capped = history.capped
+    active = ~np.isnan(capped)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_units = np.where(history.has_demand, np.nansum(capped, axis=1) / active.sum(axis=1), 0)
+    filled = np.nan_to_num(capped, nan=0.0)
+    units_sum = np.zeros((n_groups, n_weeks))
+    scale_sum = np.zeros((n_groups, n_weeks))
+    for g in range(n_groups):
+        # Row by row in series order, as np.add.at would add them, but several times faster.
+        members = group_codes == g
+        units_sum[g] = filled[members].sum(axis=0)
+        scale_sum[g] = (active[members] * mean_units[members, None]).sum(axis=0)
+    scale_total = np.bincount(group_codes, weights=mean_units, minlength=n_groups)
+    n_series = np.bincount(group_codes, weights=history.has_demand, minlength=n_groups)
+    group_start = np.full(n_groups, n_weeks)
+    np.minimum.at(group_start, group_codes, history.start)
+
+    shapes, rows = [], []
+    for g in range(n_groups):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            aggregate = np.where(
+                scale_sum[g] > 0, units_sum[g] / scale_sum[g] * scale_total[g], 0.0
+            )
+        shape = family_shape(aggregate, int(n_weeks - group_start[g]), horizon)
+        shapes.append(shape)
+        rows.append(
+            {
+                "model": shape.fit.model,
+                **shape.fit.params,
+                "n_weeks": shape.n_weeks,
+                "n_series": int(n_series[g]),
+                "aicc": shape.fit.aicc,
+            }
+        )
+    frame = pd.concat([group_keys, pd.DataFrame(rows, index=group_keys.index)], axis=1)
+    frame = frame.reindex(
+        columns=[
+            *GROUP_KEY,
+            "model",
+            "alpha",
+            "beta",
+            "gamma",
+            "phi",
+            "n_weeks",
+            "n_series",
+            "aicc",
+        ]
+    )
+    for column in ("alpha", "beta", "gamma", "phi", "aicc"):
+        frame[column] = pd.array(frame[column].astype(float), dtype="Float64")
+    frame["n_weeks"] = frame["n_weeks"].astype(np.int64)
+    frame["n_series"] = frame["n_series"].astype(np.int64)
+    return shapes, frame
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Model:
+    """What each series' model says: horizon units, level, alpha and what the tests need."""
+
+    units: np.ndarray  # (n, H)
+    level: np.ndarray
+    alpha: np.ndarray  # NaN where the method has none
+    level_before_window: np.ndarray  # smoothed level before the trailing window, else NaN
+    shape_history: np.ndarray  # (n, T) family shape of smoothed series, else NaN
+    shape_horizon: np.ndarray  # (n, H): units = level x shape_horizon for smoothed series
+    residuals: np.ndarray  # (n, T) one-step residuals in units, NaN where none
+    shift_weeks: np.ndarray  # weeks of the level-shift run, 0 when none
+
+    @classmethod
+    def empty(cls, n_series: int, n_weeks: int, horizon: int) -> _Model:
+        return cls(
+            units=np.zeros((n_series, horizon)),
+            level=np.zeros(n_series),
+            alpha=np.full(n_series, np.nan),
+            level_before_window=np.full(n_series, np.nan),
+            shape_history=np.full((n_series, n_weeks), np.nan),
+            shape_horizon=np.ones((n_series, horizon)),
+            residuals=np.full((n_series, n_weeks), np.nan),
+            shift_weeks=np.zeros(n_series, dtype=np.int64),
+        )
+
+
+def _base_methods(history: _History, has_future_plan: np.ndarray) -> np.ndarray:
+    weeks = history.history_weeks
+    conditions = [
+        ~history.has_rows & has_future_plan,
+        ~history.has_rows,
+        ~history.has_demand,
+        (weeks < MIN_OWN_HISTORY_WEEKS) & has_future_plan,
+        weeks < MIN_MODEL_WEEKS,
+        history.intermittent,
+    ]
+    choices = [
+        "new_item_plan",
+        "no_history_no_plan",
+        "all_zero_history",
+        "short_history_plan",
+        "short_history_mean",
+        "intermittent_sba",
+    ]
+    return np.select(conditions, choices, default="ses_x_family_shape").astype(object)
+
+
+def _fit_regular(
+    model: _Model,
+    history: _History,
+    method: np.ndarray,
+    shapes: list[FamilyShape],
+    group_codes: np.ndarray,
+    split: int,
+) -> None:
+    rows = np.flatnonzero(method == "ses_x_family_shape")
+    if len(rows) == 0:
+        return
+    shape_history = np.stack([s.history for s in shapes])[group_codes[rows]]
+    shape_horizon = np.stack([s.horizon for s in shapes])[group_codes[rows]]
+    flat = np.array([s.fit.model == "none" for s in shapes])[group_codes[rows]]
+    method[rows[flat]] = "ses_flat"
+
+    start = history.start[rows]
+    deseasonalised = history.capped[rows] / shape_history
+    alpha = select_alpha(deseasonalised, shape_history, start)
+    level, level_before, residuals = ses(deseasonalised, shape_history, start, alpha, split)
+    model.units[rows] = level[:, None] * shape_horizon
+    model.level[rows] = level
+    model.alpha[rows] = alpha
+    model.level_before_window[rows] = level_before
+    model.shape_history[rows] = shape_history
+    model.shape_horizon[rows] = shape_horizon
+    model.residuals[rows] = residuals
+
+
+def _fit_intermittent(model: _Model, history: _History, method: np.ndarray) -> None:
+    rows = np.flatnonzero(method == "intermittent_sba")
+    if len(rows) == 0:
+        return
+    rate, residuals = sba(history.capped[rows], history.start[rows])
+    model.units[rows] = rate[:, None]
+    model.level[rows] = rate
+    model.alpha[rows] = SBA_ALPHA
+    model.residuals[rows] = residuals
+
+
+def _fit_short(
+    model: _Model, history: _History, method: np.ndarray, plan_horizon: np.ndarray
+) -> None:
+    rows = np.flatnonzero(method == "short_history_mean")
+    if len(rows):
+        capped = history.capped[rows]
+        mean = np.nansum(capped, axis=1) / (~np.isnan(capped)).sum(axis=1)
+        model.units[rows] = mean[:, None]
+        model.level[rows] = mean
+        model.residuals[rows] = capped - mean[:, None]
+    rows = np.flatnonzero(np.isin(method, PLAN_METHODS))
+    if len(rows):
+        # A horizon week without a plan continues the mean plan of the others.
+        planned = plan_horizon[rows]
+        mean_plan = np.nanmean(planned, axis=1)
+        model.units[rows] = np.where(np.isnan(planned), mean_plan[:, None], planned)
+        model.level[rows] = mean_plan
+    # all_zero_history and no_history_no_plan keep the empty model: 0.
+
+
+def _sigma(model: _Model, history: _History, plan_window: np.ndarray, split: int) -> np.ndarray:
+    """Weekly noise: robust scale of the one-step residuals before the window (all weeks
+    when fewer than MIN_PRE_WINDOW_WEEKS), floored at Poisson size; NaN without actuals."""
+    before = model.residuals[:, :split]
+    enough = (~np.isnan(before)).sum(axis=1) >= MIN_PRE_WINDOW_WEEKS
+    robust = MAD_TO_SIGMA * np.where(
+        enough, row_nanmedian(np.abs(before)), row_nanmedian(np.abs(model.residuals))
+    )
+    capped_before = history.capped[:, :split]
+    has_before = (~np.isnan(capped_before)).sum(axis=1) >= MIN_PRE_WINDOW_WEEKS
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_before = np.nansum(capped_before, axis=1) / (~np.isnan(capped_before)).sum(axis=1)
+        mean_all = np.nansum(history.capped, axis=1) / (~np.isnan(history.capped)).sum(axis=1)
+        window_actuals = history.window_actuals(split)
+        planned = np.where(np.isnan(window_actuals), np.nan, plan_window)
+        mean_plan = np.nansum(planned, axis=1) / (~np.isnan(planned)).sum(axis=1)
+    typical = np.fmax(np.where(has_before, mean_before, mean_all), mean_plan)
+    typical = np.nan_to_num(typical, nan=0.0)
+    sigma = np.fmax(np.nan_to_num(robust, nan=0.0), np.sqrt(np.clip(typical, 0, None)))
+    sigma = np.fmax(sigma, SIGMA_FLOOR_UNITS)
+    return np.where(history.has_rows, sigma, np.nan)
+
+
+def _level_shifts(
+    model: _Model, history: _History, method: np.ndarray, sigma: np.ndarray, split: int
+) -> None:
+    """Re-estimate the level on the recent run of weeks that left the model's own
+    pre-window prediction by more than LEVEL_SHIFT_Z noise units (see module docstring)."""
+    # Not for intermittent series: a short run of a few units is too weak a signal there.
+    smoothed = np.isin(method, ["ses_x_family_shape", "ses_flat"])
+    eligible = smoothed & (history.start <= split - MIN_PRE_WINDOW_WEEKS)
+    rows = np.flatnonzero(eligible)
+    if len(rows) == 0:
+        return
+    actual = history.capped[rows, split:]
+    shape = model.shape_history[rows, split:]
+    deviation = actual - model.level_before_window[rows, None] * shape
+    window = actual.shape[1]
+    # Suffix sums: element s covers weeks s .. window-1 of the window.
+    suffix_deviation = np.cumsum(deviation[:, ::-1], axis=1)[:, ::-1]
+    suffix_weeks = np.arange(window, 0, -1)
+    # The pre-window level is itself an estimate: its error (variance sigma^2 x
+    # alpha / (2 - alpha) for exponential smoothing) is shared by every week of the run.
+    alpha = model.alpha[rows, None]
+    run_variance = suffix_weeks + suffix_weeks**2 * alpha / (2 - alpha)
+    score = np.abs(suffix_deviation) / (sigma[rows, None] * np.sqrt(run_variance))
+    score[:, suffix_weeks < LEVEL_SHIFT_MIN_WEEKS] = -np.inf
+    best = np.argmax(score, axis=1)
+    shifted = score[np.arange(len(rows)), best] >= LEVEL_SHIFT_Z
+    rows, best = rows[shifted], best[shifted]
+    if len(rows) == 0:
+        return
+    in_run = np.arange(window)[None, :] >= best[:, None]
+    run_units = np.where(in_run, history.capped[rows, split:], 0.0).sum(axis=1)
+    run_shape = np.where(in_run, model.shape_history[rows, split:], 0.0).sum(axis=1)
+    level = run_units / run_shape
+    model.units[rows] = level[:, None] * model.shape_horizon[rows]
+    model.level[rows] = level
+    model.shift_weeks[rows] = window - best
+    relabel = {"ses_x_family_shape": "level_shift_x_family_shape", "ses_flat": "level_shift_flat"}
+    method[rows] = [relabel[m] for m in method[rows]]
+
+
+# --- plan gate --------------------------------------------------------------------------
+
+
+@dataclass
+class _Gate:
+    weight: np.ndarray  # k: weight of the model against the plan, 0..1
+    z_score: np.ndarray  # NaN without plan history
+    tracking_signal: np.ndarray  # NaN without plan history
+    window_weeks: np.ndarray  # window weeks compared with the plan
+    window_actual_units: np.ndarray
+    window_plan_units: np.ndarray  # NaN when no window week has a plan
+    tracked: np.ndarray  # enough window weeks with a plan to test
+    has_future_plan: np.ndarray  # some horizon week has a plan
+
+
+def _gate(
+    history: _History,
+    plan_window: np.ndarray,
+    has_future_plan: np.ndarray,
+    sigma: np.ndarray,
+    method: np.ndarray,
+    settings: SensingSettings,
+) -> _Gate:
+    """Compare the trailing window's actuals with the plan (module docstring, step 8)."""
+    actual = history.window_actuals(history.n_weeks - settings.window_weeks)
+    used = ~np.isnan(actual) & ~np.isnan(plan_window)
+    weeks = used.sum(axis=1)
+    tracked = weeks >= MIN_GATE_WEEKS
+    difference = np.where(used, actual - plan_window, 0.0)
+    total = difference.sum(axis=1)
+    mean_absolute = np.abs(difference).sum(axis=1) / np.maximum(weeks, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tracking_signal = np.where(mean_absolute > 0, total / mean_absolute, 0.0)
+        z_score = total / (sigma * np.sqrt(weeks))
+    tracking_signal = np.where(tracked, tracking_signal, np.nan)
+    z_score = np.where(tracked, z_score, np.nan)
+    span = settings.gate_z_high - settings.gate_z_low
+    blend = np.clip((np.abs(np.nan_to_num(z_score)) - settings.gate_z_low) / span, 0, 1)
+    # The plan-based fallbacks are the plan; with no plan ahead the model stands alone.
+    weight = np.where(tracked & has_future_plan, blend, 1.0)
+    weight = np.where(np.isin(method, PLAN_METHODS), 0.0, weight)
+    window_actual_units = np.where(
+        weeks > 0, np.where(used, actual, 0.0).sum(axis=1), np.nansum(actual, axis=1)
+    )
+    window_plan_units = np.where(weeks > 0, np.where(used, plan_window, 0.0).sum(axis=1), np.nan)
+    return _Gate(
+        weight,
+        z_score,
+        tracking_signal,
+        weeks,
+        window_actual_units,
+        window_plan_units,
+        tracked,
+        has_future_plan,
+    )
+
+
+# --- outputs ----------------------------------------------------------------------------
+
+
+def _forecast_frame(
+    keys: pd.DataFrame,
+    week0: np.datetime64,
+    model_units: np.ndarray,
+    sensed: np.ndarray,
+    plan_horizon: np.ndarray,
+) -> pd.DataFrame:
+    n_series, horizon = sensed.shape
+    week_starts = np.array(
+        [(week0 + np.timedelta64(7 * h, "D")).astype(dt.date) for h in range(horizon)],
+        dtype=object,
+    )
+    return pd.DataFrame(
+        {
+            "sku": np.repeat(keys["sku"].to_numpy(), horizon),
+            "location_id": np.repeat(keys["location_id"].to_numpy(), horizon),
+            "week_index": np.tile(np.arange(horizon, dtype=np.int64), n_series),
+            "week_start": np.tile(week_starts, n_series),
+            "sensed_units": sensed.ravel(),
+            "model_units": model_units.ravel(),
+            "plan_units": _nullable(plan_horizon.ravel()),
+        }
+    )
+
+
+def _series_frame(
+    keys: pd.DataFrame,
+    history: _History,
+    model: _Model,
+    method: np.ndarray,
+    gate: _Gate,
+    sigma: np.ndarray,
+    shapes: list[FamilyShape],
+    group_codes: np.ndarray,
+    group_keys: pd.DataFrame,
+) -> pd.DataFrame:
+    group_model = np.array([s.fit.model for s in shapes], dtype=object)
+    shaped = np.isin(method, ["ses_x_family_shape", "level_shift_x_family_shape"])
+    season_model = np.where(shaped, group_model[group_codes], "none")
+    group_label = (
+        group_keys["product_family"].astype(str) + "/" + group_keys["region"].astype(str)
+    ).to_numpy()[group_codes]
+    explanation = [
+        _explain(*row)
+        for row in zip(
+            method,
+            season_model,
+            group_label,
+            model.level,
+            model.shift_weeks,
+            history.history_weeks,
+            history.nonzero_weeks,
+            gate.tracked,
+            gate.has_future_plan,
+            gate.weight,
+            gate.z_score,
+            gate.window_weeks,
+            gate.window_actual_units,
+            gate.window_plan_units,
+            strict=True,
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "sku": keys["sku"].to_numpy(),
+            "location_id": keys["location_id"].to_numpy(),
+            "method": method.astype(str),
+            "season_model": season_model.astype(str),
+            "alpha": _nullable(model.alpha),
+            "level": np.clip(model.level, 0, None),
+            "sigma": _nullable(sigma),
+            "history_weeks": history.history_weeks.astype(np.int64),
+            "nonzero_weeks": history.nonzero_weeks.astype(np.int64),
+            "intermittent": history.intermittent.astype(bool),
+            "window_actual_units": gate.window_actual_units,
+            "window_plan_units": _nullable(gate.window_plan_units),
+            "tracking_signal": _nullable(gate.tracking_signal),
+            "z_score": _nullable(gate.z_score),
+            "gate_weight": gate.weight,
+            "explanation": explanation,
+        }
+    )
+
+
+def _explain(
+    method: str,
+    season_model: str,
+    group_label: str,
+    level: float,
+    shift_weeks: int,
+    history_weeks: int,
+    nonzero_weeks: int,
+    tracked: bool,
+    has_future_plan: bool,
+    weight: float,
+    z_score: float,
+    window_weeks: int,
+    window_actual: float,
+    window_plan: float,
+) -> str:
+    """One line a planner can read: what the gate decided and what the model says."""
+    model_text = _model_text(
+        method, season_model, group_label, level, shift_weeks, history_weeks, nonzero_weeks
+    )
+    if method in PLAN_METHODS or method == "no_history_no_plan":
+        return model_text
+    if not has_future_plan:
+        return f"no plan for the sensing weeks: {model_text}"
+    if not tracked:
+        return f"no plan history to check against: {model_text}"
+    if weight <= 0:
+        return f"plan kept: actuals within noise of the plan (z={z_score:.1f})"
+    if window_plan > 0:
+        comparison = f"actuals {window_actual / window_plan:.1f}x the plan"
+    else:
+        comparison = f"actuals {window_actual:.0f} units against a zero plan"
+    evidence = f"{comparison} over {window_weeks} weeks (z={z_score:.1f})"
+    if weight < 1:
+        return f"{weight:.0%} model / {1 - weight:.0%} plan: {evidence}: {model_text}"
+    return f"{evidence}: {model_text}"
+
+
+def _model_text(
+    method: str,
+    season_model: str,
+    group_label: str,
+    level: float,
+    shift_weeks: int,
+    history_weeks: int,
+    nonzero_weeks: int,
+) -> str:
+    season = f"{group_label} {SEASON_LABELS.get(season_model, season_model)}"
+    if method == "ses_x_family_shape":
+        return f"level {level:.1f}/wk x {season}"
+    if method == "ses_flat":
+        return f"level {level:.1f}/wk, flat (too little family history for a season)"
+    if method == "level_shift_x_family_shape":
+        return f"level {level:.1f}/wk re-estimated on the last {shift_weeks} weeks x {season}"
+    if method == "level_shift_flat":
+        return f"level {level:.1f}/wk re-estimated on the last {shift_weeks} weeks, flat"
+    zero_share = 1 - nonzero_weeks / max(history_weeks, 1)
+    if method == "intermittent_sba":
+        return f"intermittent demand ({zero_share:.0%} zero weeks): SBA rate {level:.2f}/wk"
+    if method == "short_history_mean":
+        return f"only {history_weeks} weeks of history: their mean {level:.1f}/wk"
+    if method == "short_history_plan":
+        return f"only {history_weeks} weeks of history: plan kept"
+    if method == "new_item_plan":
+        return "new item with no actuals yet: plan kept"
+    if method == "no_history_no_plan":
+        return "new item with no actuals and no plan: forecast 0"
+    return f"no sales in {history_weeks} weeks of reported history: forecast 0"
+
+
+def _nullable(values: np.ndarray) -> pd.arrays.FloatingArray:
+    """Float column where NaN means 'not applicable': stored as a null, not as NaN."""
+    values = np.asarray(values, dtype=float)
+    return pd.arrays.FloatingArray(np.nan_to_num(values, nan=0.0), ~np.isfinite(values))

@@ -1,0 +1,107 @@
+"""Warehouse access that is not dbt's: the run context and check results. No Dagster here."""
+
+import datetime as dt
+import os
+
+import duckdb
+
+from soe_pipeline.contracts import Contract
+from soe_pipeline.landing import LOADED_FILES_TABLE, RAW_SCHEMA, ensure_loaded_files_table
+from soe_pipeline.settings import RunContext, run_context_columns
+
+# DuckDB takes 80 % of the machine's memory by default; the pipeline caps it so that a big
+# backfill spills to `<warehouse>.tmp` instead of claiming (or running out of) all of it.
+MEMORY_LIMIT_ENV = "SOE_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_SHARE = 0.25
+
+
+def sql_literal(text: str) -> str:
+    """`text` as a SQL string literal, for statements that take no parameters (ATTACH, SET)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def memory_limit() -> str:
+    """DuckDB memory_limit for every connection the pipeline opens (its own and dbt's):
+    $SOE_DUCKDB_MEMORY_LIMIT (e.g. "6GB"), else a quarter of physical memory."""
+    if os.environ.get(MEMORY_LIMIT_ENV):
+        return os.environ[MEMORY_LIMIT_ENV]
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{int(physical * DEFAULT_MEMORY_SHARE / 2**20)}MiB"
+
+
+def write_run_context(con: duckdb.DuckDBPyConnection, run: RunContext) -> None:
+    """Replace raw.run_context with this run's row; make sure the pipeline's tables exist."""
+    ensure_loaded_files_table(con)
+    _ensure_extract_checks_table(con)
+    columns = run_context_columns()
+    row = run.row()
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    definition = ", ".join(f"{name} {type_}" for name, (type_, _) in columns.items())
+    con.execute(f"create or replace table {RAW_SCHEMA}.run_context ({definition})")
+    placeholders = ", ".join("?" for _ in columns)
+    con.execute(
+        f"insert into {RAW_SCHEMA}.run_context values ({placeholders})",
+        [row[name] for name in columns],
+    )
+
+
+def read_run_context(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    cursor = con.execute(f"select * from {RAW_SCHEMA}.run_context")
+    (values,) = cursor.fetchall()
+    return dict(zip([d[0] for d in cursor.description], values, strict=True))
+
+
+EXTRACT_CHECKS_TABLE = f"{RAW_SCHEMA}.extract_checks"
+
+# Column -> (DuckDB type, description) of raw.extract_checks, one row per as_of, extract and
+# check; a re-run of the same as_of replaces its rows.
+EXTRACT_CHECK_COLUMNS: dict[str, tuple[str, str]] = {
+    "as_of": ("DATE", "Business date of the run that checked."),
+    "run_id": ("VARCHAR", "Dagster run id of that run."),
+    "system": ("VARCHAR", "Source system (erp, wms, pos)."),
+    "extract": ("VARCHAR", "Extract name."),
+    "check_name": ("VARCHAR", "contract or freshness."),
+    "status": ("VARCHAR", "pass, warn or error (error blocks the run)."),
+    "rule": ("VARCHAR", "The rule that failed, if any."),
+    "message": ("VARCHAR", "Plain-language result naming the file, the rule and an example."),
+    "newest_extracted_at": ("TIMESTAMP", "Newest visible file's extraction time (freshness)."),
+    "newest_business_date": ("DATE", "Newest business date inside the visible data (freshness)."),
+    "checked_at": ("TIMESTAMP", "When the check ran (UTC)."),
+}
+
+
+def _ensure_extract_checks_table(con: duckdb.DuckDBPyConnection) -> None:
+    definition = ", ".join(f"{name} {type_}" for name, (type_, _) in EXTRACT_CHECK_COLUMNS.items())
+    con.execute(f"create table if not exists {EXTRACT_CHECKS_TABLE} ({definition})")
+
+
+def record_check(con: duckdb.DuckDBPyConnection, **values: object) -> None:
+    """Store one check result for data_health and stale_data exceptions (replacing a re-run's)."""
+    _ensure_extract_checks_table(con)
+    row = {name: values.get(name) for name in EXTRACT_CHECK_COLUMNS}
+    row["checked_at"] = row["checked_at"] or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    con.execute(
+        f"delete from {EXTRACT_CHECKS_TABLE} "
+        "where as_of = ? and system = ? and extract = ? and check_name = ?",
+        [row["as_of"], row["system"], row["extract"], row["check_name"]],
+    )
+    placeholders = ", ".join("?" for _ in row)
+    con.execute(f"insert into {EXTRACT_CHECKS_TABLE} values ({placeholders})", list(row.values()))
+
+
+def newest_visible(
+    con: duckdb.DuckDBPyConnection, contract: Contract, visible_before: dt.datetime
+) -> tuple[dt.datetime | None, dt.date | None]:
+    """The two freshness clocks of an extract for a run: newest visible file, newest business date."""
+    ((newest_extracted_at,),) = con.execute(
+        f"select max(extracted_at) from {LOADED_FILES_TABLE} where extract = ? and extracted_at < ?",
+        [contract.name, visible_before],
+    ).fetchall()
+    newest_business_date = None
+    if contract.business_date_column:
+        ((newest_business_date,),) = con.execute(
+            f"select cast(max({contract.business_date_column}) as date) "
+            f"from {RAW_SCHEMA}.{contract.name} where _extracted_at < ?",
+            [visible_before],
+        ).fetchall()
+    return newest_extracted_at, newest_business_date
