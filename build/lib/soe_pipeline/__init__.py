@@ -1,1 +1,0 @@
-"""soe-pipeline: the data side of Sales & Operations Execution."""
