@@ -204,12 +204,6 @@ class GxTimer:
         gate.suite_validator = suite_validator
         worker.submit = submit
 
-    @staticmethod
-    def worker_stats() -> dict[str, float]:
-        from soe_pipeline.quality import worker
-
-        return worker.stats()
-
 
 class PublishTimer:
     """Where the publish step's seconds go: `publish_tables` as a whole, and inside it the
@@ -428,6 +422,7 @@ def worker_cycle(spec: dict, sampler: RssSampler) -> dict:
     import duckdb
 
     from soe_pipeline.contracts import load_contracts
+    from soe_pipeline.quality import worker as gx_worker
     from soe_pipeline.runner import _errors, run_config, weekly_job
 
     job = weekly_job()  # as `soe run`: the GX worker starts first
@@ -556,7 +551,7 @@ def worker_cycle(spec: dict, sampler: RssSampler) -> dict:
     gate_s = sum(v["gate_s"] for v in gx.per_extract.values())
     wait_s = sum(v["wait_s"] for v in gx.per_extract.values())
     gx_rows = sum(v["rows"] for v in gx.per_extract.values())
-    worker_stats = gx.worker_stats()
+    worker_stats = gx_worker.stats()
     validate = {
         "wall_s": round(gate_s + wait_s, 2),
         "peak_rss_mb": mb(max((sampler.peak(a, b) for a, b in gx.windows), default=0)),
@@ -603,11 +598,11 @@ def worker_cycle(spec: dict, sampler: RssSampler) -> dict:
     publish["rows_in"] = marts_total
     publish["rows_out"] = published_rows
     windows = [(st["start"], st["end"]) for st in steps if st["stage"] == "publish"]
-    copies = [(start, seconds) for start, seconds, head in sql.statements
-              if head.startswith("copy (") and any(a <= start <= b for a, b in windows)]
+    copies_s = sum(seconds for start, seconds, head in sql.statements
+                   if head.startswith("copy (") and any(a <= start <= b for a, b in windows))
     publish["detail"] = {
         **{key: round(value, 2) for key, value in publishing.seconds.items()},
-        "parquet_copies_s": round(sum(seconds for _, seconds in copies), 2),
+        "parquet_copies_s": round(copies_s, 2),
         "is": "serving DuckDB file in a worker thread, beside the Parquet copies and then the "
         "brief in the step's thread",
     }
