@@ -25,7 +25,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from _workers import process_cpu  # this folder: the script's own
 
 REPO = Path(__file__).resolve().parents[1]
 FIRST_DAY = dt.date(2024, 1, 1)
@@ -109,11 +109,6 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM starts again from the current RSS
 
@@ -133,11 +128,11 @@ class TimedConnection:
     def execute(self, query: str, *args, **kwargs):
         self.peak_mb = max(self.peak_mb, peak_rss_mb())
         reset_peak_rss()
-        started, cpu_started = time.perf_counter(), cpu_seconds()
+        started, cpu_started = time.perf_counter(), process_cpu()
         try:
             return self._con.execute(query, *args, **kwargs)
         finally:
-            seconds, cpu, peak = time.perf_counter() - started, cpu_seconds() - cpu_started, peak_rss_mb()
+            seconds, cpu, peak = time.perf_counter() - started, process_cpu() - cpu_started, peak_rss_mb()
             self.peak_mb = max(self.peak_mb, peak)
             self.statements.append((seconds, cpu, peak, " ".join(query.split())[:80]))
 
@@ -159,9 +154,9 @@ def worker(landing: Path, warehouse: Path, n_files: int) -> None:
     rss_before = peak_rss_mb()
     timed = TimedConnection(con)
     pos = get_contract("pos", "daily_sales")
-    started, cpu_started = time.perf_counter(), cpu_seconds()
+    started, cpu_started = time.perf_counter(), process_cpu()
     report = load_extract(timed, pos, landing, validate=suite_validator(pos, as_of=as_of))
-    wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+    wall, cpu = time.perf_counter() - started, process_cpu() - cpu_started
     load_peak = max(timed.peak_mb, peak_rss_mb())
     con.close()
     statements = sorted(timed.statements, reverse=True)[:8]

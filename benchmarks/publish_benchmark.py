@@ -30,7 +30,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -40,6 +39,8 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+
+from _workers import process_cpu  # this folder: the script's own
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WAREHOUSE = ROOT / "benchmarks" / "out" / "medium" / "warehouse.duckdb"
@@ -97,11 +98,6 @@ class TimedConnection:
         return self._execute(*args, **kwargs)
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _child(args: argparse.Namespace) -> None:
     import duckdb
 
@@ -124,10 +120,10 @@ def _child(args: argparse.Namespace) -> None:
     if args.child == "floor":
         target = exports / args.label
         target.mkdir(parents=True)
-        start, cpu = time.perf_counter(), _cpu_seconds()
+        start, cpu = time.perf_counter(), process_cpu()
         for table in tables:  # names come from the catalog of our own copy
             con.execute(f"copy marts.{table} to $1", [str(target / f"{table}.parquet")])
-        result |= {"total": time.perf_counter() - start, "cpu": _cpu_seconds() - cpu}
+        result |= {"total": time.perf_counter() - start, "cpu": process_cpu() - cpu}
         shutil.rmtree(target)
     else:
         import soe_pipeline.publish as publish
@@ -140,7 +136,7 @@ def _child(args: argparse.Namespace) -> None:
                 if hasattr(publish, name):
                     setattr(publish, name, timer.wrap(part, getattr(publish, name)))
         brief = timer.wrap("brief", lambda run_dir: [render_brief(run_dir)])
-        start, cpu = time.perf_counter(), _cpu_seconds()
+        start, cpu = time.perf_counter(), process_cpu()
         publication = publish.publish_tables(
             TimedConnection(con, timer),
             schema="marts",
@@ -152,7 +148,7 @@ def _child(args: argparse.Namespace) -> None:
         )
         result |= {
             "total": time.perf_counter() - start,
-            "cpu": _cpu_seconds() - cpu,
+            "cpu": process_cpu() - cpu,
             "parts": dict(timer.busy),
             "run_dir": str(publication.run_dir),
         }
