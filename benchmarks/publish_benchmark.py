@@ -5,8 +5,9 @@ calls it, against a baseline revision of the same code and the floor, on the sam
     python benchmarks/publish_benchmark.py --baseline REV [--warehouse PATH] [--repeat N]
                                            [--work DIR]
 
-- **floor**: `COPY marts.<table> TO '<table>.parquet'` for every mart (what the benchmark
-  README calls the publish floor).
+- **floor**: `COPY marts.<table> TO '<table>.parquet'` for every mart: the Parquet copies
+  alone (`run_benchmark.py`'s publish floor also writes the marts into a DuckDB file, the
+  serving file; here the ratio to the copies alone shows what the DuckDB file costs).
 - **baseline**: `soe_pipeline` at git revision REV (223c862 is the code before the work on
   publishing), extracted with `git archive`.
 - **current**: `soe_pipeline` of this working tree.
