@@ -2,7 +2,8 @@
 
     soe demo                      built-in demo extracts -> full weekly cycle -> top exceptions
     soe generate --out DIR        synthetic extracts with planted disruptions + ground truth
-    soe run --landing DIR --warehouse PATH --as-of DATE [--exports DIR]
+    soe run --landing DIR --warehouse PATH --as-of DATE [--exports DIR] [--config FILE]
+    soe check --landing DIR --as-of DATE [--config FILE]   every problem a run would meet
     soe rollback --exports DIR [--to RUN_LABEL]   point BI back at an earlier published run
 """
 
@@ -108,19 +109,35 @@ def _run(args: argparse.Namespace) -> int:
             exports=args.exports,
             as_of=args.as_of,
             thresholds=dict(args.set or []),
+            config=getattr(args, "config", None),
         )
     elapsed = time.monotonic() - started
     if not outcome.success:
-        print(f"\nRun failed after {elapsed:.0f} s; previously published outputs are unchanged.",
+        print(f"\nRun blocked after {elapsed:.0f} s; previously published outputs are unchanged.",
               file=sys.stderr)
         for error in outcome.errors:
             print(f"  - {error}", file=sys.stderr)
-        print(f"dbt log: {log_path}", file=sys.stderr)
+        print(f"{outcome.skipped_steps} downstream steps skipped. "
+              f"Find every problem at once: soe check --landing {args.landing} --as-of {args.as_of}"
+              f"{f' --config {args.config}' if getattr(args, 'config', None) else ''}; "
+              f"dbt log: {log_path}", file=sys.stderr)
         return 1
     print(f"Run {outcome.run_id[:8]} finished in {elapsed:.0f} s", file=sys.stderr)
     _print_summary(outcome.exports)
     _print_outputs(outcome)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from soe_pipeline.check import check_landing, format_problems
+
+    started = time.monotonic()
+    problems = check_landing(args.landing, args.as_of, args.deployment)
+    errors = sum(p.severity == "error" for p in problems)
+    print(format_problems(problems))
+    print(f"\nChecked {args.landing} for as_of {args.as_of} in {time.monotonic() - started:.1f} s: "
+          f"{errors} errors (a run would block), {len(problems) - errors} warnings.")
+    return 1 if errors else 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -212,14 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="materialize the whole asset graph for one as_of")
-    run.add_argument("--landing", type=Path, required=True)
-    run.add_argument("--warehouse", type=Path, required=True, help="DuckDB file (created if missing)")
+    run.add_argument("--landing", type=Path, default=None, help="landing folder (or the config's)")
+    run.add_argument("--warehouse", type=Path, default=None,
+                     help="DuckDB file, created if missing (or the config's)")
     run.add_argument("--as-of", type=_date, default=today_utc(), help="business date (default today UTC)")
     run.add_argument("--exports", type=Path, default=None,
                      help="where Parquet outputs are published (default: beside the warehouse)")
     run.add_argument("--set", type=_threshold, action="append", metavar="NAME=VALUE",
                      help="override a threshold of assets/thresholds.yml for this run")
+    run.add_argument("--config", type=Path, default=None, metavar="FILE",
+                     help="deployment config (YAML): paths, thresholds, CSV dialect / renames / "
+                     "freshness per extract")
     run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="check every extract of a landing folder, load nothing")
+    check.add_argument("--landing", type=Path, default=None, help="landing folder (or the config's)")
+    check.add_argument("--as-of", type=_date, default=today_utc(), help="business date (default today UTC)")
+    check.add_argument("--config", type=Path, default=None, metavar="FILE", help="deployment config (YAML)")
+    check.set_defaults(handler=_check)
 
     rollback = commands.add_parser("rollback", help="switch <exports>/current back to an earlier run")
     rollback.add_argument("--exports", type=Path, required=True, help="the exports folder of `soe run`")
@@ -236,13 +263,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_config(args: argparse.Namespace) -> str | None:
+    """Fill `args` from the deployment config (flags win); the problem when it cannot be used."""
+    from soe_pipeline.deployment import DeploymentError, load_deployment
+
+    try:
+        args.deployment = load_deployment(args.config)
+    except DeploymentError as error:
+        return str(error)
+    for name in ("landing", "warehouse", "exports"):
+        if hasattr(args, name) and getattr(args, name) is None:
+            setattr(args, name, getattr(args.deployment, name))
+    if args.landing is None:
+        return "no landing folder: pass --landing or set `landing` in the --config file"
+    if not args.landing.is_dir():
+        return f"landing folder not found: {args.landing}"
+    if args.command == "run":
+        if args.warehouse is None:
+            return "no warehouse: pass --warehouse or set `warehouse` in the --config file"
+        args.exports = args.exports or args.warehouse.parent / "exports"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "run":
-        if not args.landing.is_dir():
-            print(f"soe run: landing folder not found: {args.landing}", file=sys.stderr)
+    if args.command in ("run", "check"):
+        problem = _with_config(args)
+        if problem:
+            print(f"soe {args.command}: {problem}", file=sys.stderr)
             return 2
-        args.exports = args.exports or args.warehouse.parent / "exports"
     return args.handler(args)
 
 

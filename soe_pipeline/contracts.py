@@ -59,6 +59,15 @@ class Freshness:
 
 
 @dataclass(frozen=True)
+class DailyActivity:
+    """Where activity is expected every day (POS): every `per` value (a store) that had rows in
+    the trailing `lookback_days` must have a row on as_of - 1, or it is flagged as silent."""
+
+    per: str
+    lookback_days: int = 28
+
+
+@dataclass(frozen=True)
 class Contract:
     system: str
     extract: str
@@ -68,6 +77,7 @@ class Contract:
     freshness: Freshness
     description: str = ""
     business_date_column: str | None = None
+    daily_activity: DailyActivity | None = None
 
     @property
     def name(self) -> str:
@@ -107,6 +117,7 @@ def _parse(path: Path) -> Contract:
         freshness=Freshness(**spec["freshness"]),
         description=spec.get("description", ""),
         business_date_column=spec.get("business_date_column"),
+        daily_activity=DailyActivity(**spec["daily_activity"]) if spec.get("daily_activity") else None,
     )
     _validate(contract, path)
     return contract
@@ -127,6 +138,15 @@ def _validate(contract: Contract, path: Path) -> None:
     missing_keys = set(contract.key) - set(contract.column_names)
     if missing_keys:
         raise ValueError(f"{path}: key columns {sorted(missing_keys)} are not declared")
+    if contract.daily_activity and (
+        contract.kind != "event"
+        or not contract.business_date_column
+        or contract.daily_activity.per not in contract.column_names
+    ):
+        raise ValueError(
+            f"{path}: daily_activity needs an event extract with a business_date_column "
+            "and `per` naming one of its columns"
+        )
     if path.parent.name != contract.system or path.stem != contract.extract:
         raise ValueError(f"{path}: file must be <system>/<extract>.yml")
 

@@ -14,9 +14,20 @@ from pathlib import Path
 import yaml
 
 from soe_pipeline.contracts import LINEAGE_COLUMNS, load_contracts
-from soe_pipeline.landing import LOADED_FILES_COLUMNS, LOADED_FILES_TABLE, RAW_SCHEMA
+from soe_pipeline.landing import (
+    LOADED_FILES_COLUMNS,
+    LOADED_FILES_TABLE,
+    RAW_SCHEMA,
+    SKIPPED_FILES_COLUMNS,
+    SKIPPED_FILES_TABLE,
+)
 from soe_pipeline.settings import run_context_columns
-from soe_pipeline.warehouse import EXTRACT_CHECK_COLUMNS, EXTRACT_CHECKS_TABLE
+from soe_pipeline.warehouse import (
+    EXTRACT_CHECK_COLUMNS,
+    EXTRACT_CHECKS_TABLE,
+    STALE_LOCATION_COLUMNS,
+    STALE_LOCATIONS_TABLE,
+)
 
 STAGING_DIR = Path(__file__).resolve().parent.parent / "dbt_project/models/staging"
 
@@ -102,6 +113,20 @@ def render_sources() -> str:
                     "Contract and freshness check results per as_of and extract.",
                     EXTRACT_CHECK_COLUMNS,
                     identifier=EXTRACT_CHECKS_TABLE.split(".")[1],
+                ),
+                _pipeline_table(
+                    "stale_locations",
+                    "Per as_of and extract, the locations its freshness check found silent "
+                    "(activity expected daily, none on as_of - 1).",
+                    STALE_LOCATION_COLUMNS,
+                    identifier=STALE_LOCATIONS_TABLE.split(".")[1],
+                ),
+                _pipeline_table(
+                    "skipped_files",
+                    "One row per event landing file skipped because its content was already "
+                    "loaded under another name.",
+                    SKIPPED_FILES_COLUMNS,
+                    identifier=SKIPPED_FILES_TABLE.split(".")[1],
                 ),
             ],
         }

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from soe_pipeline.warehouse import memory_limit, sql_literal
+from soe_pipeline.landing import sql_literal
+from soe_pipeline.warehouse import memory_limit
 
 WAREHOUSE_ENV = "SOE_WAREHOUSE_PATH"
 CATALOG = "warehouse"

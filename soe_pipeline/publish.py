@@ -45,7 +45,7 @@ from pathlib import Path
 
 import duckdb
 
-from soe_pipeline.warehouse import sql_literal
+from soe_pipeline.landing import sql_literal
 
 RUNS_DIR = "runs"
 CURRENT = "current"

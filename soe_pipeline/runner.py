@@ -21,7 +21,8 @@ class RunOutcome:
     as_of: dt.date
     warehouse: Path
     exports: Path
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per root cause
+    skipped_steps: int = 0  # steps downstream of a failure that did not run
 
 
 def run_config(
@@ -32,6 +33,7 @@ def run_config(
     as_of: dt.date,
     thresholds: dict[str, float] | None = None,
     progress: bool = True,
+    config: Path | None = None,
 ) -> dict:
     from soe_pipeline.warehouse import memory_limit
 
@@ -49,6 +51,7 @@ def run_config(
                 "connection_config": {"memory_limit": memory_limit()},
             }},
             "exports": {"config": {"path": str(Path(exports).resolve())}},
+            "deployment": {"config": {"path": str(Path(config).resolve()) if config else ""}},
         },
     }
     if progress:
@@ -83,7 +86,8 @@ def _errors(events) -> list[str]:
         # a failed blocking check also fails its step; its own message says more
         and not (checks and "blocking" in _failure_message(e).lower())
     ]
-    return checks + failures
+    # One line each, and each root cause once (a check and its step may say the same).
+    return list(dict.fromkeys(" ".join(line.split()) for line in checks + failures))
 
 
 @cache
@@ -111,6 +115,7 @@ def run_weekly_cycle(
     as_of: dt.date,
     thresholds: dict[str, float] | None = None,
     progress: bool = True,
+    config: Path | None = None,
 ) -> RunOutcome:
     """Materialize the whole asset graph for `as_of`; never raises for a failed step."""
     Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
@@ -123,10 +128,12 @@ def run_weekly_cycle(
             as_of=as_of,
             thresholds=thresholds,
             progress=progress,
+            config=config,
         ),
         raise_on_error=False,
     )
     errors = _errors(result.all_events)
+    skipped = sum(1 for e in result.all_events if e.event_type_value == "STEP_SKIPPED")
     return RunOutcome(
         success=result.success,
         run_id=result.run_id,
@@ -134,4 +141,5 @@ def run_weekly_cycle(
         warehouse=Path(warehouse),
         exports=Path(exports),
         errors=errors,
+        skipped_steps=skipped,
     )

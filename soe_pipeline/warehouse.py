@@ -6,18 +6,19 @@ import os
 import duckdb
 
 from soe_pipeline.contracts import Contract
-from soe_pipeline.landing import LOADED_FILES_TABLE, RAW_SCHEMA, ensure_loaded_files_table
+from soe_pipeline.landing import (
+    LOADED_FILES_TABLE,
+    RAW_SCHEMA,
+    ensure_loaded_files_table,
+    ensure_table,
+)
+from soe_pipeline.quality.freshness import SilentLocation
 from soe_pipeline.settings import RunContext, run_context_columns
 
 # DuckDB takes 80 % of the machine's memory by default; the pipeline caps it so that a big
 # backfill spills to `<warehouse>.tmp` instead of claiming (or running out of) all of it.
 MEMORY_LIMIT_ENV = "SOE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_SHARE = 0.25
-
-
-def sql_literal(text: str) -> str:
-    """`text` as a SQL string literal, for statements that take no parameters (ATTACH, SET)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def memory_limit() -> str:
@@ -67,12 +68,47 @@ EXTRACT_CHECK_COLUMNS: dict[str, tuple[str, str]] = {
     "newest_extracted_at": ("TIMESTAMP", "Newest visible file's extraction time (freshness)."),
     "newest_business_date": ("DATE", "Newest business date inside the visible data (freshness)."),
     "checked_at": ("TIMESTAMP", "When the check ran (UTC)."),
+    "extraction_status": (
+        "VARCHAR",
+        "Freshness: the extraction clock alone (ok, warn, error): is the feed alive? Stale "
+        "inputs of this level lower the confidence of every exception computed from the extract.",
+    ),
+}
+
+STALE_LOCATIONS_TABLE = f"{RAW_SCHEMA}.stale_locations"
+
+# Column -> (DuckDB type, description) of raw.stale_locations: the locations a freshness check
+# found silent (no activity on as_of - 1 in a fresh feed where activity is expected daily).
+STALE_LOCATION_COLUMNS: dict[str, tuple[str, str]] = {
+    "as_of": ("DATE", "Business date of the run that checked."),
+    "system": ("VARCHAR", "Source system."),
+    "extract": ("VARCHAR", "Extract name."),
+    "location_id": ("VARCHAR", "The silent location: activity in the lookback window, none on as_of - 1."),
+    "last_business_date": ("DATE", "Its newest business date in the extract."),
 }
 
 
 def _ensure_extract_checks_table(con: duckdb.DuckDBPyConnection) -> None:
-    definition = ", ".join(f"{name} {type_}" for name, (type_, _) in EXTRACT_CHECK_COLUMNS.items())
-    con.execute(f"create table if not exists {EXTRACT_CHECKS_TABLE} ({definition})")
+    ensure_table(con, EXTRACT_CHECKS_TABLE, EXTRACT_CHECK_COLUMNS)
+    ensure_table(con, STALE_LOCATIONS_TABLE, STALE_LOCATION_COLUMNS)
+
+
+def record_stale_locations(
+    con: duckdb.DuckDBPyConnection, *, as_of: dt.date, contract: Contract, silent: list[SilentLocation]
+) -> None:
+    """Replace the run's silent locations of one extract (none is a valid answer)."""
+    _ensure_extract_checks_table(con)
+    con.execute(
+        f"delete from {STALE_LOCATIONS_TABLE} where as_of = ? and system = ? and extract = ?",
+        [as_of, contract.system, contract.extract],
+    )
+    if silent:
+        con.executemany(
+            f"insert into {STALE_LOCATIONS_TABLE} ({', '.join(STALE_LOCATION_COLUMNS)}) "
+            "values (?, ?, ?, ?, ?)",
+            [[as_of, contract.system, contract.extract, s.location_id, s.last_business_date]
+             for s in silent],
+        )
 
 
 def record_check(con: duckdb.DuckDBPyConnection, **values: object) -> None:
@@ -86,7 +122,10 @@ def record_check(con: duckdb.DuckDBPyConnection, **values: object) -> None:
         [row["as_of"], row["system"], row["extract"], row["check_name"]],
     )
     placeholders = ", ".join("?" for _ in row)
-    con.execute(f"insert into {EXTRACT_CHECKS_TABLE} values ({placeholders})", list(row.values()))
+    con.execute(
+        f"insert into {EXTRACT_CHECKS_TABLE} ({', '.join(row)}) values ({placeholders})",
+        list(row.values()),
+    )
 
 
 def newest_visible(
@@ -105,3 +144,24 @@ def newest_visible(
             [visible_before],
         ).fetchall()
     return newest_extracted_at, newest_business_date
+
+
+def silent_locations(
+    con: duckdb.DuckDBPyConnection, contract: Contract, as_of: dt.date, visible_before: dt.datetime
+) -> tuple[list[SilentLocation], int]:
+    """The contract's `daily_activity` locations with visible rows in the lookback window
+    before as_of but none on as_of - 1 or later, and how many locations were active."""
+    activity = contract.daily_activity
+    if activity is None:
+        return [], 0
+    day = contract.business_date_column
+    rows = con.execute(
+        f"select {activity.per}, max(cast({day} as date)) as last_day "
+        f"from {RAW_SCHEMA}.{contract.name} "
+        f"where _extracted_at < ? and cast({day} as date) >= ? and cast({day} as date) <= ? "
+        f"group by all order by last_day, {activity.per}",
+        [visible_before, as_of - dt.timedelta(days=activity.lookback_days), as_of],
+    ).fetchall()
+    yesterday = as_of - dt.timedelta(days=1)
+    silent = [SilentLocation(location, last) for location, last in rows if last < yesterday]
+    return silent, len(rows)

@@ -156,7 +156,7 @@ def test_negative_quantities_and_unknown_status_are_rejected(tmp_path, con):
     assert reasons == {"B": "status: not one of active/discontinued", "C": "unit_cost: below 0"}
 
 
-def test_a_mostly_broken_file_or_an_empty_snapshot_blocks_the_extract(tmp_path, con):
+def test_a_mostly_broken_file_or_an_empty_snapshot_after_rows_blocks_the_extract(tmp_path, con):
     landing = tmp_path / "landing"
     write_extract(landing, "erp", "items", [{**ITEM, "sku": f"S{i}", "unit_price": "n/a"} for i in range(3)])
     with pytest.raises(LandingError, match="most rows rejected") as error:
@@ -165,9 +165,22 @@ def test_a_mostly_broken_file_or_an_empty_snapshot_blocks_the_extract(tmp_path, 
     assert con.execute("select count(*) from raw._loaded_files").fetchall() == [(0,)]
 
     (landing / "erp" / "items").joinpath("items_20260107T020000Z.csv").unlink()
-    write_extract(landing, "erp", "items", [])
-    with pytest.raises(LandingError, match="empty snapshot"):
+    write_extract(landing, "erp", "items", [ITEM])
+    load_extract(con, get_contract("erp", "items"), landing)
+    write_extract(landing, "erp", "items", [], stamp="20260108T020000Z")
+    with pytest.raises(LandingError, match="empty snapshot") as error:
         load_extract(con, get_contract("erp", "items"), landing)
+    assert "after erp/items/items_20260107T020000Z.csv with 1 rows" in str(error.value)
+
+
+def test_an_empty_snapshot_of_a_source_that_never_had_rows_loads(tmp_path, con):
+    # A retailer without production sends header-only production orders: nothing to wipe.
+    landing = tmp_path / "landing"
+    write_extract(landing, "erp", "production_orders", [])
+    report = load_extract(con, get_contract("erp", "production_orders"), landing)
+    assert (len(report.files_loaded), report.rows_loaded) == (1, 0)
+    write_extract(landing, "erp", "production_orders", [], stamp="20260108T020000Z")
+    assert len(load_extract(con, get_contract("erp", "production_orders"), landing).files_loaded) == 1
 
 
 def test_a_validator_can_block_the_batch_and_nothing_is_kept(tmp_path, con):

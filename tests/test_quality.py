@@ -22,7 +22,9 @@ from soe_pipeline.quality import (
     to_metadata,
     validate_batch,
 )
+from soe_pipeline.quality.freshness import SilentLocation
 from soe_pipeline.quality.suites import out_of_sync_suites
+from soe_pipeline.warehouse import silent_locations
 
 AS_OF = dt.date(2026, 1, 7)
 KNOWN = {
@@ -427,27 +429,81 @@ def test_freshness_message_names_extract_age_and_threshold() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("newest_business_date", "lag", "status"),
-    [
-        (dt.date(2026, 1, 6), 1, "ok"),  # as_of - 1 is present
-        (dt.date(2026, 1, 5), 2, "warn"),
-        (dt.date(2026, 1, 4), 3, "warn"),
-        (dt.date(2026, 1, 3), 4, "error"),
-    ],
-)
-def test_pos_business_date_lag(newest_business_date: dt.date, lag: int, status: str) -> None:
-    # A fresh file whose newest trading day is old: the second clock catches it.
+def test_pos_with_every_active_store_reporting_yesterday_is_ok() -> None:
     freshness = evaluate_freshness(
         DAILY_SALES,
         as_of=AS_OF,
         newest_extracted_at=extracted(0.2),
-        newest_business_date=newest_business_date,
+        newest_business_date=dt.date(2026, 1, 6),
+        active_locations=4,
     )
 
-    assert freshness.business_date_lag_days == lag
-    assert freshness.status == status
-    assert "business_date" in freshness.message
+    assert freshness.status == "ok"
+    assert freshness.business_date_lag_days == 1
+
+
+def test_a_silent_store_in_a_fresh_pos_feed_is_a_warning_naming_it() -> None:
+    # ST3 sold until two days ago; the feed itself is fresh and the other stores report.
+    freshness = evaluate_freshness(
+        DAILY_SALES,
+        as_of=AS_OF,
+        newest_extracted_at=extracted(0.2),
+        newest_business_date=dt.date(2026, 1, 6),
+        silent=[SilentLocation("ST3", dt.date(2026, 1, 5))],
+        active_locations=4,
+    )
+
+    assert freshness.status == "warn"
+    assert freshness.extraction_status == "ok"
+    assert freshness.silent_locations == ("ST3",)
+    assert "1 of 4 location_id values with rows in the last 28 days have none on 2026-01-06: " \
+        "ST3 (last 2026-01-05)" in freshness.message
+
+
+def test_silent_stores_never_block() -> None:
+    # Every store silent for a week: still a warning, the extraction clock alone can block.
+    silent = [SilentLocation(f"ST{i}", dt.date(2025, 12, 30)) for i in range(12)]
+    freshness = evaluate_freshness(
+        DAILY_SALES, as_of=AS_OF, newest_extracted_at=extracted(0.2),
+        newest_business_date=dt.date(2025, 12, 30), silent=silent, active_locations=12,
+    )
+
+    assert freshness.status == "warn"
+    assert "and 2 more" in freshness.message  # ten named, the rest counted
+
+
+@pytest.mark.parametrize("extract", ["receipts", "shipments", "transfers"])
+def test_a_fresh_sparse_feed_with_old_business_dates_is_not_stale(extract: str) -> None:
+    # Nobody received goods for three weeks: the file is fresh, nothing happened.
+    freshness = evaluate_freshness(
+        get_contract("wms", extract),
+        as_of=AS_OF,
+        newest_extracted_at=extracted(0.2),
+        newest_business_date=AS_OF - dt.timedelta(days=22),
+    )
+
+    assert freshness.status == "ok"
+    assert freshness.business_date_lag_days == 22
+    assert "not judged" in freshness.message
+
+
+def test_silent_locations_are_found_per_store_in_the_loaded_rows() -> None:
+    con = duckdb.connect()
+    con.execute("create schema raw")
+    con.execute("create table raw.pos__daily_sales (business_date date, location_id varchar, "
+                "_extracted_at timestamp)")
+    con.execute("""insert into raw.pos__daily_sales values
+        ('2026-01-06', 'ST1', '2026-01-07 02:00'),  -- sold yesterday
+        ('2026-01-04', 'ST2', '2026-01-07 02:00'),  -- silent since the 4th
+        ('2025-11-20', 'ST3', '2026-01-07 02:00'),  -- closed long ago: not active
+        ('2026-01-06', 'ST4', '2026-01-08 02:00')   -- only in a file the as_of cannot see
+    """)
+    visible_before = dt.datetime(2026, 1, 8)
+
+    silent, active = silent_locations(con, DAILY_SALES, AS_OF, visible_before)
+
+    assert silent == [SilentLocation("ST2", dt.date(2026, 1, 4))]
+    assert active == 2
 
 
 def test_no_files_is_an_error() -> None:
@@ -458,14 +514,6 @@ def test_no_files_is_an_error() -> None:
     assert freshness.status == "error"
     assert freshness.extraction_age_days is None
     assert freshness.message == "erp/items: no files extracted yet (error)"
-
-
-def test_event_extract_without_any_business_date_is_an_error() -> None:
-    freshness = evaluate_freshness(
-        DAILY_SALES, as_of=AS_OF, newest_extracted_at=extracted(0.2), newest_business_date=None
-    )
-
-    assert freshness.status == "error"
 
 
 def test_snapshot_business_date_is_reported_but_not_judged() -> None:

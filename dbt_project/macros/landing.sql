@@ -103,9 +103,10 @@ group by {{ keys }}
 {%- endmacro %}
 
 {#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals)
-    visible to the run. -#}
+    visible to the run; `loaded_at` changes when a file re-delivered with changed content is
+    loaded again. -#}
 {% macro demand_event_files() -%}
-select system, extract, source_file, extracted_at
+select system, extract, source_file, extracted_at, loaded_at
 from {{ ref('stg_pipeline__loaded_files') }}
 where (system, extract) in (('pos', 'daily_sales'), ('wms', 'shipments')) and is_visible
 {%- endmacro %}

@@ -2,25 +2,25 @@
 
 Pure module (no Dagster, no Great Expectations).
 
-1. Extraction clock, for every extract. The age of the newest landing file is measured
-   from the end of the as-of day in UTC:
+1. Extraction clock, for every extract: is the feed alive? The age of the newest landing
+   file is measured from the end of the as-of day in UTC:
 
        extraction_age_days = ((as_of + 1 day) 00:00 UTC - newest_extracted_at) / 1 day
 
    so a file extracted at 18:00 on the as-of day is 0.25 days old. As in dbt source
    freshness, age > warn_after_days is `warn` and age > error_after_days is `error`
-   (thresholds from the contract's `freshness`, overridable per extract). No file at all
-   is `error`.
+   (thresholds from the contract's `freshness`, overridable per extract in the deployment
+   config). No file at all is `error`.
 
-2. Business-date clock, for event extracts with a `business_date_column` (POS daily
-   sales, WMS shipments and receipts). A run as of day D must see day D - 1 in the data:
-
-       business_date_lag_days = as_of - newest_business_date   (whole days)
-
-   lag > warn_after_days is `warn` (with the default 1 for event extracts: D - 1 missing),
-   lag > error_after_days is `error`; an event extract with files but no business date at
-   all is `error`. Snapshot extracts also report the lag when given a business date, but
-   their status follows the extraction clock only: a plan committed weeks ago is normal.
+2. Business-date clock, only where activity is expected every day (the contract's
+   `daily_activity`, POS by default), judged per location: a location (store) with rows in
+   the trailing `lookback_days` before as_of but none on as_of - 1 or later is *silent*.
+   Silent locations make the extract `warn` (never `error`: the other stores' data is
+   good), are named in the message, and only exceptions at those locations get
+   `data_confidence = low`. Sparse event feeds (receipts, shipments, transfers) have no
+   such clock: a fresh file whose newest business date is old means nothing happened.
+   Every extract with a `business_date_column` still reports its newest business date and
+   lag, unjudged.
 
 The status is the worse of the two clocks.
 """
@@ -28,12 +28,24 @@ The status is the worse of the two clocks.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from soe_pipeline.contracts import Contract
 
 STATUSES = ("ok", "warn", "error")
+
+
+@dataclass(frozen=True)
+class SilentLocation:
+    """A location that had daily activity in the lookback window but none on as_of - 1."""
+
+    location_id: str
+    last_business_date: dt.date
+
+
+# Silent locations named in a message; the rest are counted.
+MAX_NAMED_LOCATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,8 @@ class Freshness:
     message: str
     warn_after_days: int
     error_after_days: int
+    extraction_status: str = "ok"  # the extraction clock alone (is the feed alive?)
+    silent_locations: tuple[str, ...] = ()  # daily-activity locations missing as_of - 1
 
     @property
     def ok(self) -> bool:
@@ -89,6 +103,8 @@ def evaluate_freshness(
     as_of: dt.date,
     newest_extracted_at: dt.datetime | None,
     newest_business_date: dt.date | None,
+    silent: Sequence[SilentLocation] = (),
+    active_locations: int = 0,
     now_is_end_of_as_of: bool = True,
     now: dt.datetime | None = None,
     overrides: Mapping[str, tuple[int, int]] | None = None,
@@ -97,17 +113,20 @@ def evaluate_freshness(
 
     `newest_extracted_at` is the newest landing file's extraction time (UTC), None when the
     extract has no file; `newest_business_date` the newest value of the contract's
-    `business_date_column` in the loaded rows. With `now_is_end_of_as_of=False` the age is
-    measured up to `now` (default: the current UTC time) instead of the end of the as-of
-    day. `overrides` maps `<system>__<extract>` to `(warn_after_days, error_after_days)`.
+    `business_date_column` in the loaded rows (reported, not judged). For an extract with
+    `daily_activity`, `silent` lists its silent locations among `active_locations` that had
+    activity in the lookback window. With `now_is_end_of_as_of=False` the age is measured up
+    to `now` (default: the current UTC time) instead of the end of the as-of day.
+    `overrides` maps `<system>__<extract>` to `(warn_after_days, error_after_days)`.
     """
     warn_after, error_after = (overrides or {}).get(
         contract.name,
         (contract.freshness.warn_after_days, contract.freshness.error_after_days),
     )
     label = f"{contract.system}/{contract.extract}"
+    lag = (as_of - newest_business_date).days if newest_business_date is not None else None
 
-    def result(status: str, age: float | None, lag: int | None, parts: list[str]) -> Freshness:
+    def result(status: str, extraction: str, age: float | None, parts: list[str]) -> Freshness:
         return Freshness(
             extract=label,
             status=status,
@@ -116,11 +135,12 @@ def evaluate_freshness(
             message=f"{label}: " + "; ".join(parts),
             warn_after_days=warn_after,
             error_after_days=error_after,
+            extraction_status=extraction,
+            silent_locations=tuple(s.location_id for s in silent),
         )
 
-    lag = (as_of - newest_business_date).days if newest_business_date is not None else None
     if newest_extracted_at is None:
-        return result("error", None, lag, ["no files extracted yet (error)"])
+        return result("error", "error", None, ["no files extracted yet (error)"])
 
     if now_is_end_of_as_of:
         reference = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
@@ -134,18 +154,26 @@ def evaluate_freshness(
         f"newest file extracted {age:.1f} days before {reference_text} "
         f"({_threshold_note(extraction_status, warn_after, error_after)})"
     ]
-
-    business_status = None
-    column = contract.business_date_column
-    if contract.kind == "event" and column:
-        if lag is None:
-            business_status = "error"
-            parts.append(f"no {column} in the loaded rows (error)")
-        else:
-            business_status = _judge(lag, warn_after, error_after)
-            when = f"{_days(lag)} before" if lag >= 0 else f"{_days(-lag)} after"
-            parts.append(
-                f"newest {column} {newest_business_date.isoformat()} is {when} "
-                f"{as_of.isoformat()} ({_threshold_note(business_status, warn_after, error_after)})"
-            )
-    return result(_worst(extraction_status, business_status), age, lag, parts)
+    activity = contract.daily_activity
+    activity_status = None
+    if activity and silent:
+        activity_status = "warn"
+        yesterday = as_of - dt.timedelta(days=1)
+        named = ", ".join(
+            f"{s.location_id} (last {s.last_business_date.isoformat()})"
+            for s in silent[:MAX_NAMED_LOCATIONS]
+        )
+        more = f" and {len(silent) - MAX_NAMED_LOCATIONS} more" if len(silent) > MAX_NAMED_LOCATIONS else ""
+        parts.append(
+            f"{len(silent)} of {max(active_locations, len(silent))} {activity.per} values with "
+            f"rows in the last {activity.lookback_days} days have none on {yesterday.isoformat()}: "
+            f"{named}{more} (warn)"
+        )
+    elif newest_business_date is not None and contract.business_date_column:
+        when = f"{_days(lag)} before" if lag >= 0 else f"{_days(-lag)} after"
+        parts.append(
+            f"newest {contract.business_date_column} {newest_business_date.isoformat()} is {when} "
+            f"{as_of.isoformat()}"
+            + (f" (every active {activity.per} has as_of - 1)" if activity else " (not judged)")
+        )
+    return result(_worst(extraction_status, activity_status), extraction_status, age, parts)

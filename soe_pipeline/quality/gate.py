@@ -38,7 +38,7 @@ MAX_ROWS_FOR_SUITE = 20_000
 SAMPLE_SEED = 42
 
 
-def _check_unique_keys(con: duckdb.DuckDBPyConnection, contract: Contract, relation: str) -> None:
+def check_unique_keys(con: duckdb.DuckDBPyConnection, contract: Contract, relation: str) -> None:
     key = ", ".join(contract.key)
     # Equal keys of one file have equal hashes: sorting one 64-bit hash per row and comparing
     # neighbours proves a batch clean with a fraction of the time and memory of grouping by
@@ -108,7 +108,7 @@ def suite_validator(contract: Contract, *, as_of: dt.date) -> Validator:
             frame = con.execute(sample, files or []).df()
             pending = (files, gx_worker.submit(frame, contract, as_of=as_of, known_values=known_values))
         # Great Expectations validates the last sample in its worker meanwhile.
-        _check_unique_keys(con, contract, relation)
+        check_unique_keys(con, contract, relation)
 
         def verdict() -> None:
             if pending is not None:

@@ -15,6 +15,14 @@ checks as (
     select * from {{ ref('stg_pipeline__extract_checks') }}
 ),
 
+skipped_files as (
+    select * from {{ ref('stg_pipeline__skipped_files') }}
+),
+
+stale_locations as (
+    select * from {{ ref('stg_pipeline__stale_locations') }}
+),
+
 extracts as (
     select distinct system, extract from loaded_files
     union
@@ -26,12 +34,26 @@ file_totals as (
         system,
         extract,
         count(case when is_read_by_run then 1 end) as files_read,
+        count(case when is_reloaded_by_run then 1 end) as files_reloaded,
         count(case when is_visible then 1 end) as files_visible,
         max(case when is_visible then extracted_at end) as newest_extracted_at,
         cast(sum(case when is_read_by_run then rows_read else 0 end) as {{ dbt.type_bigint() }}) as rows_read,
         cast(sum(case when is_read_by_run then rows_loaded else 0 end) as {{ dbt.type_bigint() }}) as rows_loaded,
         cast(sum(case when is_read_by_run then rows_rejected else 0 end) as {{ dbt.type_bigint() }}) as rows_rejected
     from loaded_files
+    group by system, extract
+),
+
+skipped_totals as (
+    select system, extract, count(*) as files_skipped_duplicate
+    from skipped_files
+    where is_skipped_by_run
+    group by system, extract
+),
+
+stale_location_totals as (
+    select system, extract, count(*) as stale_locations
+    from stale_locations
     group by system, extract
 ),
 
@@ -50,6 +72,8 @@ final as (
         extracts.system,
         extracts.extract,
         coalesce(file_totals.files_read, 0) as files_read,
+        coalesce(file_totals.files_reloaded, 0) as files_reloaded,
+        coalesce(skipped_totals.files_skipped_duplicate, 0) as files_skipped_duplicate,
         coalesce(file_totals.files_visible, 0) as files_visible,
         coalesce(freshness.newest_extracted_at, file_totals.newest_extracted_at) as newest_extracted_at,
         freshness.newest_business_date,
@@ -57,6 +81,7 @@ final as (
         coalesce(file_totals.rows_loaded, 0) as rows_loaded,
         coalesce(file_totals.rows_rejected, 0) as rows_rejected,
         coalesce(freshness.status, 'not_checked') as freshness_status,
+        coalesce(stale_location_totals.stale_locations, 0) as stale_locations,
         freshness.message as freshness_message,
         coalesce(contract.status, 'not_checked') as check_status,
         contract.message as check_message
@@ -68,6 +93,11 @@ final as (
         on extracts.system = freshness.system and extracts.extract = freshness.extract
     left join contract
         on extracts.system = contract.system and extracts.extract = contract.extract
+    left join skipped_totals
+        on extracts.system = skipped_totals.system and extracts.extract = skipped_totals.extract
+    left join stale_location_totals
+        on extracts.system = stale_location_totals.system
+        and extracts.extract = stale_location_totals.extract
 )
 
 select * from final

@@ -43,14 +43,38 @@ detected as (
     select * from {{ ref('int_exceptions__stale_data') }}
 ),
 
--- Exception types computed from an extract that failed its freshness SLA.
-stale_types as (
-    select distinct exception_inputs.exception_type
+stale_locations as (
+    select * from {{ ref('stg_pipeline__stale_locations') }}
+),
+
+-- The stale inputs each exception type can be computed from: an extract whose feed is older
+-- than its SLA (every exception of the types it feeds), or a location silent in a daily feed
+-- (only exceptions at that location). A sparse feed's old business date is not stale.
+stale_inputs as (
+    select
+        exception_inputs.exception_type,
+        cast(null as {{ dbt.type_string() }}) as location_id,
+        {{ dbt.concat(['checks.system', "'/'", 'checks.extract', "' (newest file older than its SLA)'"]) }}
+            as stale_input
     from exception_inputs
     inner join checks
         on exception_inputs.system = checks.system
         and exception_inputs.extract = checks.extract
-    where checks.check_name = 'freshness' and checks.status in ('warn', 'error')
+    where checks.check_name = 'freshness'
+        and coalesce(checks.extraction_status, checks.status) in ('warn', 'error')
+    union all
+    select
+        exception_inputs.exception_type,
+        stale_locations.location_id,
+        {{ dbt.concat([
+            'stale_locations.system', "'/'", 'stale_locations.extract', "' at '",
+            'stale_locations.location_id', "' (nothing since '",
+            dbt.cast('stale_locations.last_business_date', dbt.type_string()), "')'"
+        ]) }} as stale_input
+    from exception_inputs
+    inner join stale_locations
+        on exception_inputs.system = stale_locations.system
+        and exception_inputs.extract = stale_locations.extract
 ),
 
 identified as (
@@ -59,6 +83,18 @@ identified as (
             as exception_id,
         detected.*
     from detected
+),
+
+exception_stale_inputs as (
+    select
+        identified.exception_id,
+        {{ dbt.listagg('stale_inputs.stale_input', "'; '", 'order by stale_inputs.stale_input') }}
+            as stale_inputs
+    from identified
+    inner join stale_inputs
+        on identified.exception_type = stale_inputs.exception_type
+        and (stale_inputs.location_id is null or stale_inputs.location_id = identified.location_id)
+    group by identified.exception_id
 ),
 
 described as (
@@ -168,7 +204,8 @@ described as (
             ) as escalate_to_sop,
         exception_actions.covered_units,
         exception_actions.residual_shortage_units,
-        case when stale_types.exception_type is null then 'high' else 'low' end as data_confidence
+        exception_stale_inputs.stale_inputs,
+        case when exception_stale_inputs.stale_inputs is null then 'high' else 'low' end as data_confidence
     from identified as detected
     cross join run_context
     left join exception_actions
@@ -179,8 +216,8 @@ described as (
     left join positions
         on detected.sku = positions.sku
         and detected.location_id = positions.location_id
-    left join stale_types
-        on detected.exception_type = stale_types.exception_type
+    left join exception_stale_inputs
+        on detected.exception_id = exception_stale_inputs.exception_id
 ),
 
 final as (
@@ -227,7 +264,8 @@ final as (
         described.escalate_to_sop,
         described.covered_units,
         described.residual_shortage_units,
-        described.data_confidence
+        described.data_confidence,
+        described.stale_inputs
     from described
     cross join run_context
 )

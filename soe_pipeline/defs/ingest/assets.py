@@ -14,10 +14,16 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from soe_pipeline.contracts import Contract, load_contracts
-from soe_pipeline.defs.resources import LandingFolder
+from soe_pipeline.defs.resources import DeploymentConfig, LandingFolder
 from soe_pipeline.landing import RAW_SCHEMA, LandingError, load_extract, referenced_masters
 from soe_pipeline.quality.freshness import evaluate_freshness
-from soe_pipeline.warehouse import newest_visible, read_run_context, record_check
+from soe_pipeline.warehouse import (
+    newest_visible,
+    read_run_context,
+    record_check,
+    record_stale_locations,
+    silent_locations,
+)
 
 RUN_CONTEXT_KEY = dg.AssetKey(["pipeline", "run_context"])
 CONTRACT_CHECK = "contract"
@@ -54,11 +60,18 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
         metadata={"key": list(contract.key), "extract_kind": contract.kind},
     )
-    def ingest(context: dg.AssetExecutionContext, landing: LandingFolder, warehouse: DuckDBResource):
+    def ingest(
+        context: dg.AssetExecutionContext,
+        landing: LandingFolder,
+        warehouse: DuckDBResource,
+        deployment: DeploymentConfig,
+    ):
+        settings = deployment.load().for_extract(contract)
         with warehouse.get_connection() as con:
             run = read_run_context(con)
             try:
-                report = load_extract(con, contract, Path(landing.path), validate=_validator(contract, run))
+                report = load_extract(con, contract, Path(landing.path),
+                                      validate=_validator(contract, run), settings=settings)
             except LandingError as error:
                 record_check(con, as_of=run["as_of"], run_id=context.run_id, system=contract.system,
                              extract=contract.extract, check_name=CONTRACT_CHECK, status="error",
@@ -88,6 +101,8 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         counts = {
             "files_found": report.files_found,
             "files_loaded": len(report.files_loaded),
+            "files_reloaded": len(report.files_reloaded),
+            "files_skipped_duplicate": len(report.files_skipped),
             "rows_read": report.rows_read,
             "rows_loaded": report.rows_loaded,
             "rows_rejected": report.rows_rejected,
@@ -124,26 +139,37 @@ def build_freshness_check(contract: Contract) -> dg.AssetChecksDefinition:
         name=FRESHNESS_CHECK,
         blocking=True,
         additional_deps=[RUN_CONTEXT_KEY],
-        description=f"Newest file extracted and newest business date against the SLA "
-        f"(warn after {contract.freshness.warn_after_days} d, error after "
-        f"{contract.freshness.error_after_days} d) for the run's as_of.",
+        description=f"Newest file extracted against the SLA (warn after "
+        f"{contract.freshness.warn_after_days} d, error after {contract.freshness.error_after_days} d) "
+        f"for the run's as_of"
+        + (f"; every {contract.daily_activity.per} active in the last "
+           f"{contract.daily_activity.lookback_days} days has as_of - 1 (warn)."
+           if contract.daily_activity else "; business dates reported, not judged (sparse feed)."),
     )
-    def freshness(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> dg.AssetCheckResult:
+    def freshness(
+        context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource, deployment: DeploymentConfig
+    ) -> dg.AssetCheckResult:
         with warehouse.get_connection() as con:
             run = read_run_context(con)
             newest_extracted_at, newest_business_date = newest_visible(
                 con, contract, run["files_visible_before"]
             )
+            silent, active = silent_locations(con, contract, run["as_of"], run["files_visible_before"])
             result = evaluate_freshness(
                 contract,
                 as_of=run["as_of"],
                 newest_extracted_at=newest_extracted_at,
                 newest_business_date=newest_business_date,
+                silent=silent,
+                active_locations=active,
+                overrides=deployment.load().freshness_overrides(),
             )
+            record_stale_locations(con, as_of=run["as_of"], contract=contract, silent=silent)
             record_check(con, as_of=run["as_of"], run_id=context.run.run_id, system=contract.system,
                          extract=contract.extract, check_name=FRESHNESS_CHECK, status=result.status,
                          message=result.message, newest_extracted_at=newest_extracted_at,
-                         newest_business_date=newest_business_date)
+                         newest_business_date=newest_business_date,
+                         extraction_status=result.extraction_status)
         return dg.AssetCheckResult(
             passed=result.status == "ok",
             severity=dg.AssetCheckSeverity.ERROR if result.status == "error" else dg.AssetCheckSeverity.WARN,
@@ -152,6 +178,7 @@ def build_freshness_check(contract: Contract) -> dg.AssetChecksDefinition:
                 "status": result.status,
                 "extraction_age_days": result.extraction_age_days,
                 "business_date_lag_days": result.business_date_lag_days,
+                "silent_locations": list(result.silent_locations),
                 "warn_after_days": result.warn_after_days,
                 "error_after_days": result.error_after_days,
             },
