@@ -113,15 +113,28 @@ class LoadReport:
     warnings: list[str] = field(default_factory=list)
     reject_example: str | None = None  # the first rejected row: rule, file and values
 
+    @property
+    def needs_attention(self) -> bool:
+        """Rejected rows, corrections and duplicates: the run goes on, and says so."""
+        return bool(self.rows_rejected or self.files_reloaded or self.files_skipped)
+
     def summary(self) -> str:
         reloaded = len(self.files_reloaded)
         text = (
             f"{len(self.files_loaded) - reloaded} new of {self.files_found} files"
-            + (f", {reloaded} re-delivered with changed content and reloaded" if reloaded else "")
-            + (f", {len(self.files_skipped)} duplicates skipped" if self.files_skipped else "")
+            + (f", {reloaded} re-delivered with changed content and reloaded "
+               f"({_names(self.files_reloaded)})" if reloaded else "")
+            + (f", {len(self.files_skipped)} skipped as duplicates ("
+               + _names([f"{name} = {original}" for name, original in self.files_skipped]) + ")"
+               if self.files_skipped else "")
             + f", {self.rows_loaded} rows loaded, {self.rows_rejected} rejected"
         )
         return f"{text}, e.g. {self.reject_example}" if self.reject_example else text
+
+
+def _names(names: list[str], limit: int = 3) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def parse_file_name(path: Path, contract: Contract) -> LandingFile:

@@ -5,7 +5,9 @@ a successful run, and `soe run` must react as a user needs.
   points at the previous publication;
 - reject: the run succeeds, the bad rows sit in raw.<extract>__rejected with their rule and
   source file, and the CLI's data-health section names them;
-- warn: the run succeeds and says what is stale.
+- warn: the run succeeds and says what is stale (or re-delivered, or skipped);
+- accept: what real exports write (a byte-order mark, CRLF, header case) loads like the
+  plain file: the run succeeds and the file's rows are in raw.
 In every case the previously published run's files are byte-identical afterwards.
 """
 
@@ -140,6 +142,21 @@ def _inject(fault: Fault, landing: Path) -> None:
             _pos_correction(landing, {"business_date": "2026-01-09"})
         case "bad file name":
             _write_raw(landing, "erp", "items", "sku\n", name="items_latest.csv")
+        case "BOM and CRLF":
+            rows = _rows(landing, "erp", "items")
+            text = _csv_text(list(get_contract("erp", "items").column_names), rows).replace("\n", "\r\n")
+            _write_raw(landing, "erp", "items", "\ufeff".encode() + text.encode())
+        case "header case and spaces":
+            names = [f" {c.upper()} " if i % 2 else c.title()
+                     for i, c in enumerate(get_contract("erp", "purchase_orders").column_names)]
+            rows = [dict(zip(names, row.values(), strict=True)) for row in _rows(landing, "erp", "purchase_orders")]
+            _write_raw(landing, "erp", "purchase_orders", _csv_text(names, rows))
+        case "changed re-delivery":
+            (path,) = sorted((landing / "pos" / "daily_sales").iterdir())
+            path.write_text(path.read_text().replace("ST1,B,9,180", "ST1,B,12,240"))
+        case "renamed duplicate":
+            (path,) = sorted((landing / "wms" / "receipts").iterdir())
+            shutil.copy(path, path.with_name(f"receipts_{LATER}.csv"))
         case "stale extract (warn)" | "stale extract (error)":
             pass  # nothing new arrives; the run is later
         case _:
@@ -165,6 +182,12 @@ FAULTS = [
     Fault("value not allowed", "erp", "locations", "reject", "location_type: not one of plant/dc/store"),
     Fault("future business date", "pos", "daily_sales", "reject", "business_date: after the file's extraction date"),
     Fault("bad file name", "erp", "items", "block", "file name"),
+    Fault("BOM and CRLF", "erp", "items", "accept", ""),
+    Fault("header case and spaces", "erp", "purchase_orders", "accept", ""),
+    Fault("changed re-delivery", "pos", "daily_sales", "warn",
+          "re-delivered with changed content and reloaded (pos/daily_sales/daily_sales_20260107T010000Z.csv)"),
+    Fault("renamed duplicate", "wms", "receipts", "warn",
+          f"skipped as duplicates (wms/receipts/receipts_{LATER}.csv = wms/receipts/receipts_20260107T010000Z.csv)"),
     Fault("stale extract (warn)", "pos", "daily_sales", "warn", "pos/daily_sales", as_of_shift_days=2),
     Fault("stale extract (error)", "pos", "daily_sales", "block", "freshness check", as_of_shift_days=4),
 ]
@@ -194,7 +217,7 @@ def workdir(tmp_path_factory):
 def test_corpus_covers_erp_wms_and_pos_with_15_distinct_faults():
     assert len({f.name for f in FAULTS}) >= 15
     assert {f.system for f in FAULTS} == {"erp", "wms", "pos"}
-    assert {f.outcome for f in FAULTS} == {"block", "reject", "warn"}
+    assert {f.outcome for f in FAULTS} == {"block", "reject", "warn", "accept"}
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
@@ -228,9 +251,18 @@ def test_fault(fault: Fault, baseline: Path, workdir: Path, capsys):
         assert (workdir / "exports" / "current").resolve() == previous_run
         if fault.as_of_shift_days == 0:
             assert f"{fault.extract}_" in output or fault.extract in output
+            # One line for the root cause, one summary line: no line per skipped step.
+            report = output[output.index("Run blocked"):].splitlines()
+            assert len([line for line in report if line.startswith("  - ")]) == 1, report
+            assert "downstream steps skipped" in report[-1], report
+            assert "skipped " not in output[:output.index("Run blocked")]
     else:
         assert code == 0, output[-3000:]
         assert (workdir / "exports" / "current").resolve() != previous_run
+    if fault.outcome == "accept":
+        loaded = query(workdir / "wh.duckdb", "select rows_loaded, rows_rejected from raw._loaded_files "
+                       "where source_file = ?", [f"{fault.system}/{fault.extract}/{fault.extract}_{LATER}.csv"])
+        assert loaded and loaded[0][0] > 0 and loaded[0][1] == 0, loaded
     if fault.outcome == "reject":
         rejected = query(
             workdir / "wh.duckdb",

@@ -1,7 +1,9 @@
 """A compact progress logger for terminal runs (`soe run`, `soe demo`).
 
 Dagster's console logger prints every debug event; this one prints one line per finished
-step and passes on warnings and errors, so a person can follow a run.
+step and passes on warnings, so a person can follow a run. Failed and skipped steps are
+not printed one by one: when a run blocks, `soe run` prints one line per root cause and the
+number of steps skipped.
 """
 
 import logging
@@ -29,10 +31,6 @@ class _ProgressHandler(logging.Handler):
         elif event.event_type_value == "STEP_SUCCESS":
             elapsed = time.monotonic() - self._started.get(step, time.monotonic())
             print(f"  ok  {step:<34} {elapsed:6.1f} s", file=sys.stderr, flush=True)
-        elif event.event_type_value == "STEP_FAILURE":
-            print(f"  FAILED  {step}", file=sys.stderr, flush=True)
-        elif event.event_type_value == "STEP_SKIPPED":
-            print(f"  skipped {step} (an upstream step failed)", file=sys.stderr, flush=True)
 
 
 @dg.logger(description="One line per finished step, plus warnings and errors.")

@@ -87,11 +87,12 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
                 )
                 return
             summary = report.summary()
-            # Rejected rows do not block (good rows go on) but are reported as a warning.
+            # Rejected rows, re-delivered corrections and duplicates do not block (good rows go
+            # on) but are reported as a warning.
             record_check(con, as_of=run["as_of"], run_id=context.run_id, system=contract.system,
                          extract=contract.extract, check_name=CONTRACT_CHECK,
-                         status="warn" if report.rows_rejected else "pass",
-                         rule="row rules" if report.rows_rejected else None,
+                         status="warn" if report.needs_attention else "pass",
+                         rule=_attention_rule(report),
                          message=f"{contract.system}/{contract.extract}: {summary}")
         for warning in report.warnings:
             context.log.warning(warning)
@@ -124,6 +125,13 @@ def build_ingest_asset(contract: Contract) -> dg.AssetsDefinition:
         )
 
     return ingest
+
+
+def _attention_rule(report) -> str | None:
+    rules = [rule for rule, found in (("row rules", report.rows_rejected),
+                                      ("re-delivered file", report.files_reloaded),
+                                      ("duplicate file", report.files_skipped)) if found]
+    return ", ".join(rules) or None
 
 
 def _validator(contract: Contract, run: dict):
