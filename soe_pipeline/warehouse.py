@@ -9,6 +9,7 @@ from soe_pipeline.contracts import Contract
 from soe_pipeline.landing import (
     LOADED_FILES_TABLE,
     RAW_SCHEMA,
+    SKIPPED_FILES_TABLE,
     ensure_loaded_files_table,
     ensure_table,
 )
@@ -131,10 +132,15 @@ def record_check(con: duckdb.DuckDBPyConnection, **values: object) -> None:
 def newest_visible(
     con: duckdb.DuckDBPyConnection, contract: Contract, visible_before: dt.datetime
 ) -> tuple[dt.datetime | None, dt.date | None]:
-    """The two freshness clocks of an extract for a run: newest visible file, newest business date."""
+    """The two freshness clocks of an extract for a run: newest visible file, newest business date.
+
+    A file skipped because its content was already loaded (a rolling-window export re-sent
+    unchanged) still shows the feed is alive: its extraction time counts."""
     ((newest_extracted_at,),) = con.execute(
-        f"select max(extracted_at) from {LOADED_FILES_TABLE} where extract = ? and extracted_at < ?",
-        [contract.name, visible_before],
+        f"select max(extracted_at) from (select extracted_at from {LOADED_FILES_TABLE} where extract = ? "
+        f"union all select extracted_at from {SKIPPED_FILES_TABLE} where extract = ?) "
+        "where extracted_at < ?",
+        [contract.name, contract.name, visible_before],
     ).fetchall()
     newest_business_date = None
     if contract.business_date_column:

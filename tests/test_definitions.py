@@ -49,3 +49,24 @@ def test_generated_dbt_staging_layer_is_in_sync_with_contracts():
 
     stale = [str(p) for p, content in render().items() if not p.exists() or p.read_text() != content]
     assert not stale, f"run `python -m soe_pipeline.dbt_codegen`; stale: {stale}"
+
+
+def test_the_ui_takes_its_paths_and_mappings_from_the_config_named_by_soe_config(tmp_path):
+    # `SOE_CONFIG=soe.yml make ui`: the definitions load with the config's paths as defaults.
+    config = tmp_path / "soe.yml"
+    config.write_text("landing: in\nwarehouse: out/wh.duckdb\nexports: out/exports\n"
+                      "extracts: {wms/receipts: {freshness: {warn_after_days: 2, error_after_days: 5}}}\n")
+    dagster = Path(sys.executable).parent / "dagster"
+    script = (
+        "from soe_pipeline.defs.resources import resources; "
+        "r = resources().resources; "
+        "print(r['landing'].path, r['warehouse'].database, r['exports'].path, "
+        "r['deployment'].load().freshness_overrides())"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "SOE_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split(" ", 3) == [
+        str(tmp_path / "in"), str(tmp_path / "out/wh.duckdb"), str(tmp_path / "out/exports"),
+        "{'wms__receipts': (2, 5)}\n"]
+    assert dagster.exists()

@@ -7,6 +7,7 @@ in-memory DuckDB, and compares with the plain file of DESIGN section 3.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from landing_fixtures import write_extract
 from soe_pipeline.contracts import get_contract
 from soe_pipeline.deployment import DeploymentError, load_deployment
 from soe_pipeline.landing import LandingError, load_extract
+from soe_pipeline.warehouse import newest_visible
 
 ITEMS = get_contract("erp", "items")
 POS = get_contract("pos", "daily_sales")
@@ -223,6 +225,9 @@ def test_the_same_event_content_under_a_new_name_is_skipped_naming_both_files(tm
     assert again.files_skipped == [] and again.warnings == []  # reported once
     assert con.execute("select source_file, duplicate_of from raw._skipped_files").fetchall() == [
         (duplicate, original)]
+    # A rolling-window export re-sent unchanged: the feed is alive as of the new file.
+    newest_extracted_at, _ = newest_visible(con, POS, dt.datetime(2026, 1, 9))
+    assert newest_extracted_at == dt.datetime(2026, 1, 8, 2)
 
 
 def test_a_snapshot_with_the_same_content_under_a_new_name_is_a_new_extraction(tmp_path, con):
