@@ -194,8 +194,7 @@ def header_columns(header: list[str], contract: Contract, settings: ExtractSetti
     deployment config's `rename` (export name -> contract column, matched the same way)."""
     renames = {name.strip().casefold(): column for name, column in settings.rename.items()}
     columns = {column.casefold(): column for column in contract.column_names}
-    mapped = [renames.get(name.casefold()) or columns.get(name.casefold()) for name in header]
-    return mapped
+    return [renames.get(name.casefold()) or columns.get(name.casefold()) for name in header]
 
 
 def check_header(
