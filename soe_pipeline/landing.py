@@ -224,7 +224,9 @@ def check_header(
     missing = [c for c in contract.column_names if c not in mapped]
     if missing:
         extra = [name for name, c in zip(header, mapped, strict=True) if c is None]
-        hint = f"; found unexpected {extra}" if extra else ""
+        hint = (f"; found unexpected {extra} (a column named differently is mapped by "
+                f"extracts.{contract.system}/{contract.extract}.rename in the deployment config)"
+                if extra else "")
         raise LandingError(
             file.path,
             "missing columns",

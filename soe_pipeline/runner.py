@@ -133,7 +133,10 @@ def run_weekly_cycle(
         raise_on_error=False,
     )
     errors = _errors(result.all_events)
-    skipped = sum(1 for e in result.all_events if e.event_type_value == "STEP_SKIPPED")
+    # Steps downstream of a failure never start (Dagster logs "Dependencies for step ... were
+    # not executed" for each): every step of the job that did not start was skipped.
+    started = sum(1 for e in result.all_events if e.event_type_value == "STEP_START")
+    skipped = len(job.nodes_in_topological_order) - started
     return RunOutcome(
         success=result.success,
         run_id=result.run_id,

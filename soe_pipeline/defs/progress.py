@@ -21,8 +21,10 @@ class _ProgressHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_event", None)
         if event is None:
+            message = getattr(record, "dagster_meta", {}).get("orig_message", record.getMessage())
+            if message.startswith("Dependencies for step"):
+                return  # a step skipped after a failure: counted in the run's summary line
             if record.levelno >= logging.WARNING:
-                message = getattr(record, "dagster_meta", {}).get("orig_message", record.getMessage())
                 print(f"    ! {message}", file=sys.stderr, flush=True)
             return
         step = event.step_key or ""
