@@ -1,29 +1,43 @@
 """Coordinated responses to shortage exceptions: transfers, expedites, escalations. Pure module.
 
 DESIGN section 4, "Coordinated responses": a recommended transfer draws only on a donor's
-projected surplus above its own safety stock over the whole horizon, arrives before the need,
-and no donor unit is promised twice, so solving one exception never creates another. What
-transfers and expedites cannot cover inside the time fence is escalated to S&OP.
+projected surplus above its own safety stock over the whole horizon, travels only on a
+configured lane, arrives just in time for the need, respects the lane's minimum and pack
+size, is worth more than it costs, goes nowhere demand has just collapsed, and no donor unit
+is promised twice, so solving one exception never creates another. What transfers and
+expedites cannot cover inside the time fence is escalated to S&OP.
 
 How `recommend_actions` decides, in order:
 
 1. Donors. A transferable SKU-location without a shortage exception of its own may give
-   floor(min over every horizon week of (PAB - safety stock)) units, never less than 0.
-   A transfer ships at as_of and lowers the donor's PAB in every week by what it sends,
-   so the donor stays at or above its safety stock in every week.
+   floor(min over every horizon week of (PAB - safety stock)) units, never less than 0, so
+   it stays at or above its safety stock in every week whenever it ships.
 2. Needs. One need per short SKU-location, covering all its projected_stockout and
    below_safety_stock exceptions: the target is 0 in stockout weeks and the safety stock in
    below-safety-stock weeks; the shortage in a week is what the PAB lacks to reach it.
-   A transfer into location L arrives in horizon week (as_of_offset_days + lead time of L)
-   // 7 and raises the PAB from that week on, so it is sized on the largest shortage from
-   its arrival week on; earlier weeks can only be helped by expedites.
-3. Transfers. Needs are served by descending impact, then sku and location; each takes
-   whole units greedily from the donors of its SKU with the most remaining surplus first.
+   Guards rule transfers out where demand has collapsed: a SKU-location whose demand has
+   shifted down, or whose shortage starts after the sensing weeks while sensing is below
+   `sensing_down_ratio` of the plan there.
+3. Transfers, needs by descending impact, then sku and location. Only on a configured lane
+   (`soe_pipeline.lanes`; no lane, no transfer) and never reversing an open in-transit
+   transfer. Timed just in time: a transfer arrives in the first short week (or as soon as
+   the lane's lead time allows, when that is later) and ships lead-time days before; a need
+   whose first short week lies beyond the transfer horizon (time fence + lane lead time)
+   gets none: a supply-planning matter. Sized in whole packs, at least the lane minimum
+   (units and value), within the donor's surplus, and only when the margin it protects
+   (units x (price - cost) for a stockout, its share of the impact for a safety-stock gap)
+   exceeds the lane cost. One donor covering the whole need is preferred (the cheapest);
+   otherwise the largest donors first, at most `max_donors`.
 4. Expedites. For what is still short, open purchase and production orders of the same
    SKU-location that land after the first short week are pulled into it, earliest first,
    by no more than that week-range still lacks.
-5. Escalation. An exception is escalated to S&OP when it is still short inside the time
-   fence, or when its impact is at least `escalation_impact` and it is still short at all.
+5. Escalation means re-planning is needed: a stockout still short inside the time fence
+   after transfers and expedites. A covered shortage or a safety-stock gap is not escalated
+   (the old "impact at or above escalation_impact, even if covered" rule is the option
+   `escalate_covered_impact`, off by default).
+
+Every action row says why in `reason` (lane, timing, cost against the margin protected);
+an exception's `recommended_action` also says why no transfer was made, where none was.
 
 Only needs, their SKUs' donors and their open orders are looped over in Python (exceptions
 are few); donor surplus, lookups and the projection updates are vectorised over all
@@ -44,6 +58,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from soe_pipeline.lanes import Lane, find_lane, load_lanes
 
 SHORTAGE_TYPES = ("projected_stockout", "below_safety_stock")
 EXPEDITABLE_SUPPLY_TYPES = ("purchase_order", "production_order")
@@ -69,9 +85,11 @@ ACTION_SCHEMA: dict[str, object] = {
     "units": "int64",
     "need_week_index": "int64",
     "arrival_week_index": "int64",
+    "ship_week_index": "int64",
     "resolves_exception_ids": _TEXT,
     "residual_shortage_units": "int64",
     "impact_value": "float64",
+    "reason": _TEXT,
 }
 
 EXCEPTION_OUTCOME_SCHEMA: dict[str, object] = {
@@ -85,17 +103,37 @@ EXCEPTION_OUTCOME_SCHEMA: dict[str, object] = {
 
 @dataclass(frozen=True)
 class ActionSettings:
-    """Policy knobs: the frozen time fence (weeks 0..time_fence_weeks-1) and the impact
-    (currency) at or above which any uncovered shortage goes to S&OP."""
+    """Policy knobs (thresholds of assets/thresholds.yml).
+
+    time_fence_weeks: the frozen weeks 0..time_fence_weeks-1; a stockout still uncovered
+        there is escalated to S&OP.
+    escalation_impact, escalate_covered_impact: with escalate_covered_impact, a shortage of
+        at least escalation_impact is also escalated while any of it is uncovered (the old
+        rule, off by default: S&OP would hear of what S&OE is solving).
+    max_donors: donors a need may be split over (one donor covering it all is preferred).
+    transfer_horizon_weeks: needs whose first short week lies beyond it get no transfer (a
+        supply-planning matter); 0 = the time fence plus the lane's lead time in weeks.
+    sensing_weeks, sensing_down_ratio: no transfer for a shortage that starts after the
+        sensing weeks while the sensed forecast there is below this share of the plan.
+    """
 
     time_fence_weeks: int = 2
     escalation_impact: float = 10000.0
+    escalate_covered_impact: bool = False
+    max_donors: int = 3
+    transfer_horizon_weeks: int = 0
+    sensing_weeks: int = 4
+    sensing_down_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         if self.time_fence_weeks < 0:
             raise ValueError("time_fence_weeks must be >= 0")
         if self.escalation_impact < 0:
             raise ValueError("escalation_impact must be >= 0")
+        if self.max_donors < 1:
+            raise ValueError("max_donors must be >= 1")
+        if self.transfer_horizon_weeks < 0:
+            raise ValueError("transfer_horizon_weeks must be >= 0 (0: time fence + lane lead time)")
 
 
 @dataclass
@@ -118,9 +156,14 @@ class _Need:
     exceptions: list[tuple]  # its shortage exceptions: (id, type, first week, last week, impact)
     projected_available: np.ndarray
     target: np.ndarray  # NaN where no exception asks for anything
-    arrival_week: int | None  # week a transfer shipped now lands in; None = cannot arrive
+    lead_time_days: float  # the receiving item-location's (NaN: unknown)
+    place: tuple[str, str, str]  # (location_id, location_type, region)
+    unit_price: float = 0.0
+    unit_cost: float = 0.0
+    no_transfer_reason: str | None = None  # a guard that rules transfers out
     added: np.ndarray = field(init=False)
     actions: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # why no (more) transfer
 
     def __post_init__(self) -> None:
         self.added = np.zeros_like(self.projected_available)
@@ -131,8 +174,26 @@ class _Need:
         return np.where(np.isnan(gap), 0.0, np.maximum(gap, 0.0))
 
     @property
+    def has_stockout(self) -> bool:
+        return any(exception[1] == "projected_stockout" for exception in self.exceptions)
+
+    @property
     def exception_ids(self) -> str:
         return ",".join(sorted(str(exception[0]) for exception in self.exceptions))
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A transfer one donor could make for a need: sized on its lane, timed just in time."""
+
+    donor: list  # the pool entry [location_id, remaining surplus, place]
+    lane: Lane
+    units: int
+    ship_week: int
+    arrival_week: int
+    need_week: int
+    cost: float
+    protected_value: float
 
 
 def _whole_units_needed(values: np.ndarray | float) -> np.ndarray:
@@ -277,18 +338,20 @@ def donor_surplus(projection: pd.DataFrame, sku_locations: pd.DataFrame,
 
 def apply_transfers(projection: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
     """The projection after the recommended transfers: each donor's PAB is lower by what it
-    sends in every week (it ships now), each receiver's PAB is higher by what it receives
-    from the arrival week on. Other action types are ignored. Same rows, order and columns."""
+    sends from its ship week on, each receiver's PAB is higher by what it receives from the
+    arrival week on. Other action types are ignored. Same rows, order and columns."""
     result = projection.copy()
     transfers = actions.loc[actions["action_type"] == "transfer"] if not actions.empty else actions
     if transfers.empty or result.empty:
         return result
     horizon_weeks = int(result["week_index"].max()) + 1
     change: dict[tuple, np.ndarray] = {}
-    for sku, donor, receiver, arrival, units in zip(*(transfers[column].tolist() for column in [
+    ships = (transfers["ship_week_index"] if "ship_week_index" in transfers
+             else pd.Series(0, index=transfers.index))
+    for sku, donor, receiver, arrival, units, ship in zip(*(transfers[column].tolist() for column in [
         "sku", "from_location_id", "to_location_id", "arrival_week_index", "units",
-    ]), strict=True):
-        change.setdefault((sku, donor), np.zeros(horizon_weeks))[:] -= units
+    ]), ships.tolist(), strict=True):
+        change.setdefault((sku, donor), np.zeros(horizon_weeks))[max(int(ship), 0):] -= units
         change.setdefault((sku, receiver), np.zeros(horizon_weeks))[max(int(arrival), 0):] += units
     keys = list(change)
     by_week = pd.DataFrame({
@@ -308,15 +371,22 @@ def apply_transfers(projection: pd.DataFrame, actions: pd.DataFrame) -> pd.DataF
 def recommend_actions(projection: pd.DataFrame, sku_locations: pd.DataFrame,
                       open_supply: pd.DataFrame, exceptions: pd.DataFrame,
                       as_of_offset_days: int,
-                      settings: ActionSettings = ActionSettings()) -> ActionPlan:
+                      settings: ActionSettings = ActionSettings(),
+                      lanes: tuple[Lane, ...] | None = None,
+                      in_transit: pd.DataFrame | None = None,
+                      down_shifted: pd.DataFrame | None = None) -> ActionPlan:
     """Transfers, expedites and escalations that answer the shortage exceptions.
 
     projection: sku, location_id, week_index, projected_available_units, safety_stock_units
-        (week_start may be present; unused). sku_locations: sku, location_id, lead_time_days,
-        transferable. open_supply: reference_id, supply_type, sku, location_id, week_index,
+        (plan_units and sensed_units, when present, feed the sensing guard). sku_locations:
+        sku, location_id, location_type, region, lead_time_days, transferable, unit_price,
+        unit_cost. open_supply: reference_id, supply_type, sku, location_id, week_index,
         open_units. exceptions: exception_id, exception_type, sku, location_id,
-        first_week_index, last_week_index, impact_value. as_of_offset_days: days from week 0's
-        Monday to as_of (0..6). The result does not depend on the input rows' order.
+        first_week_index, last_week_index, impact_value. as_of_offset_days: days from week
+        0's Monday to as_of (0..6). lanes: the transfer network (default assets/lanes.yml).
+        in_transit: open transfers (sku, from_location_id, to_location_id), never reversed.
+        down_shifted: SKU-locations whose demand has shifted down (sku, location_id): no
+        transfer goes there. The result does not depend on the input rows' order.
     """
     if not 0 <= as_of_offset_days <= 6:
         raise ValueError(f"as_of_offset_days must be 0..6, got {as_of_offset_days}")
@@ -326,24 +396,42 @@ def recommend_actions(projection: pd.DataFrame, sku_locations: pd.DataFrame,
 
     if projection.empty:
         raise ValueError("shortage exceptions but an empty projection")
+    lanes = load_lanes() if lanes is None else lanes
     weekly = _Weekly.of(projection)
     transferable, lead_time_days = weekly.aligned(sku_locations)
-    needs = _build_needs(weekly, lead_time_days, exceptions, as_of_offset_days)
-    donors = _donor_pools(weekly, transferable, short_keys)
+    places = _places(sku_locations)
+    needs = _build_needs(weekly, lead_time_days, exceptions, sku_locations, places)
+    _guard_needs(needs, projection, down_shifted, settings)
+    donors = _donor_pools(weekly, transferable, short_keys, places)
     supply = _expeditable_supply(weekly, open_supply, short_keys)
+    reversed_lanes = _reversed_lanes(in_transit)
 
     outcomes: dict[object, dict] = {}
     records: list[dict] = []
     for need in needs:
         initial_shortage = need.shortage()
-        _plan_transfers(need, donors.get(need.sku, []))
+        _plan_transfers(need, donors.get(need.sku, []), lanes, reversed_lanes,
+                        as_of_offset_days, settings)
         _plan_expedites(need, supply.get((need.sku, need.location_id)), weekly.horizon_weeks)
         records.extend(_finish_need(need, initial_shortage, settings, outcomes))
     return ActionPlan(_actions_frame(records), _exception_outcomes(exceptions, outcomes))
 
 
+def _places(sku_locations: pd.DataFrame) -> dict[str, tuple[str, str, str]]:
+    """location_id -> (location_id, location_type, region)."""
+    if sku_locations.empty:
+        return {}
+    frame = sku_locations.drop_duplicates("location_id")
+    return {
+        location: (location, str(kind), str(region))
+        for location, kind, region in zip(frame["location_id"].tolist(),
+                                          frame["location_type"].tolist(),
+                                          frame["region"].tolist(), strict=True)
+    }
+
+
 def _build_needs(weekly: _Weekly, lead_time_days: np.ndarray, exceptions: pd.DataFrame,
-                 as_of_offset_days: int) -> list[_Need]:
+                 sku_locations: pd.DataFrame, places: dict[str, tuple]) -> list[_Need]:
     """One _Need per short SKU-location, in the order they are served."""
     shortages = exceptions.loc[exceptions["exception_type"].isin(SHORTAGE_TYPES)]
     own_exceptions: dict[tuple, list[tuple]] = {}
@@ -357,14 +445,18 @@ def _build_needs(weekly: _Weekly, lead_time_days: np.ndarray, exceptions: pd.Dat
         impact[(sku, location_id)] = impact.get((sku, location_id), 0.0) + exception[-1]
     order = sorted(impact, key=lambda key: (-impact[key], key))
     positions = weekly.rows_of_keys(order)
-    lead_times = lead_time_days[positions]
     if (positions < 0).any():
         raise ValueError("shortage exceptions for SKU-locations without a projection, e.g. "
                          f"{order[int(np.flatnonzero(positions < 0)[0])]}")
+    prices = {
+        (sku, location): (float(price), float(cost))
+        for sku, location, price, cost in zip(*(sku_locations[c].tolist() for c in [
+            "sku", "location_id", "unit_price", "unit_cost"]), strict=True)
+    } if not sku_locations.empty else {}
     horizon_weeks = weekly.horizon_weeks
 
     needs = []
-    for key, position, lead_time in zip(order, positions, lead_times, strict=True):
+    for key, position in zip(order, positions, strict=True):
         exceptions_here = sorted(own_exceptions[key], key=lambda e: (e[2], str(e[0])))
         target = np.full(horizon_weeks, np.nan)
         for _, exception_type, first, last, _ in exceptions_here:
@@ -372,20 +464,60 @@ def _build_needs(weekly: _Weekly, lead_time_days: np.ndarray, exceptions: pd.Dat
             wanted = (np.zeros(horizon_weeks) if exception_type == "projected_stockout"
                       else np.nan_to_num(weekly.safety_stock[position]))
             target[span] = np.fmax(target[span], wanted[span])
-        arrival = None if np.isnan(lead_time) else (as_of_offset_days + int(lead_time)) // 7
+        price, cost = prices.get(key, (0.0, 0.0))
         needs.append(_Need(
             sku=key[0], location_id=key[1], impact_value=impact[key],
             exceptions=exceptions_here,
             projected_available=np.nan_to_num(weekly.projected_available[position]),
             target=target,
-            arrival_week=arrival if arrival is not None and arrival < horizon_weeks else None,
+            lead_time_days=float(lead_time_days[position]),
+            place=places.get(key[1], (key[1], "", "")),
+            unit_price=0.0 if np.isnan(price) else price,
+            unit_cost=0.0 if np.isnan(cost) else cost,
         ))
     return needs
 
 
-def _donor_pools(weekly: _Weekly, transferable: np.ndarray,
-                 short_keys: set[tuple]) -> dict[str, list[list]]:
-    """Per SKU with a need: [location_id, remaining surplus units] of each usable donor."""
+def _guard_needs(needs: list[_Need], projection: pd.DataFrame, down_shifted: pd.DataFrame | None,
+                 settings: ActionSettings) -> None:
+    """Rule transfers out where demand has collapsed: a down-shifted SKU-location, or a
+    shortage that starts after the sensing weeks while the sensed forecast there is far
+    below the plan (the shortage comes from plan weeks sensing does not believe)."""
+    down = set()
+    if down_shifted is not None and not down_shifted.empty:
+        down = set(zip(down_shifted["sku"].tolist(), down_shifted["location_id"].tolist(), strict=True))
+    ratios: dict[tuple, float] = {}
+    if {"plan_units", "sensed_units"} <= set(projection.columns):
+        sensed_weeks = projection.loc[projection["week_index"] < settings.sensing_weeks]
+        sensed_weeks = sensed_weeks.loc[sensed_weeks["sensed_units"].notna()]
+        totals = sensed_weeks.groupby(KEYS)[["plan_units", "sensed_units"]].sum()
+        totals = totals.loc[totals["plan_units"] > 0]
+        ratios = (totals["sensed_units"] / totals["plan_units"]).to_dict()
+    for need in needs:
+        key = (need.sku, need.location_id)
+        short_weeks = np.flatnonzero(_whole_units_needed(need.shortage()) > 0)
+        first_short = int(short_weeks[0]) if len(short_weeks) else 0
+        ratio = ratios.get(key)
+        if key in down:
+            need.no_transfer_reason = "no transfer: demand here has shifted down (see demand_shift)"
+        elif (ratio is not None and ratio < settings.sensing_down_ratio
+              and first_short >= settings.sensing_weeks):
+            need.no_transfer_reason = (
+                f"no transfer: short only from week {first_short}, on the plan, while sensed "
+                f"demand is {ratio:.0%} of the plan")
+
+
+def _reversed_lanes(in_transit: pd.DataFrame | None) -> set[tuple]:
+    """(sku, origin, destination) moves that would reverse an open in-transit transfer."""
+    if in_transit is None or in_transit.empty:
+        return set()
+    return set(zip(in_transit["sku"].tolist(), in_transit["to_location_id"].tolist(),
+                   in_transit["from_location_id"].tolist(), strict=True))
+
+
+def _donor_pools(weekly: _Weekly, transferable: np.ndarray, short_keys: set[tuple],
+                 places: dict[str, tuple]) -> dict[str, list[list]]:
+    """Per SKU with a need: [location_id, remaining surplus units, place] of each usable donor."""
     surplus = weekly.surplus_units()
     short_skus = weekly.sku_values.get_indexer(pd.Index([sku for sku, _ in short_keys],
                                                         dtype=object))
@@ -396,7 +528,8 @@ def _donor_pools(weekly: _Weekly, transferable: np.ndarray,
     for sku, location_id, units in zip(weekly.skus[usable].tolist(),
                                        weekly.locations[usable].tolist(),
                                        surplus[usable].tolist(), strict=True):
-        pools.setdefault(sku, []).append([location_id, int(units)])
+        pools.setdefault(sku, []).append(
+            [location_id, int(units), places.get(location_id, (location_id, "", ""))])
     return pools
 
 
@@ -432,30 +565,123 @@ def _expeditable_supply(weekly: _Weekly, open_supply: pd.DataFrame,
     return by_sku_location
 
 
-def _plan_transfers(need: _Need, donors: list[list]) -> None:
-    """Greedy whole-unit transfers from the donors with most remaining surplus first."""
-    arrival = need.arrival_week
-    if arrival is None or not donors:
+def _pack_down(units: int, lane: Lane) -> int:
+    return units // lane.pack_units * lane.pack_units
+
+
+def _pack_up(units: int, lane: Lane) -> int:
+    return max(-(-units // lane.pack_units) * lane.pack_units,
+               -(-lane.min_units // lane.pack_units) * lane.pack_units)
+
+
+def _move(need: _Need, donor: list, lane: Lane, offset_days: int,
+          settings: ActionSettings) -> _Move | _Refusal:
+    """The transfer `donor` can make on `lane` for the need's remaining shortage from its
+    arrival week on, or why it cannot."""
+    lead_days = lane.lead_time_days if lane.lead_time_days is not None else need.lead_time_days
+    if lead_days is None or np.isnan(lead_days):
+        return _Refusal("no lead time known")
+    lead_days = int(lead_days)
+    horizon_weeks = len(need.target)
+    earliest = (offset_days + lead_days) // 7
+    shortage = _whole_units_needed(need.shortage())
+    short_weeks = np.flatnonzero(shortage > 0)
+    if not len(short_weeks):
+        return _Refusal("covered")
+    need_week = int(short_weeks[0])
+    horizon = settings.transfer_horizon_weeks or settings.time_fence_weeks + -(-lead_days // 7)
+    if need_week >= horizon:
+        return _Refusal(f"first short in week {need_week}, beyond the transfer horizon (week "
+                        f"{horizon - 1}): a supply-planning matter")
+    arrival = max(need_week, earliest)
+    if arrival >= horizon_weeks:
+        return _Refusal("cannot arrive inside the horizon")
+    peak = int(shortage[arrival:].max()) if arrival < horizon_weeks else 0
+    if peak <= 0:
+        return _Refusal("short only before it could arrive")
+    need_week = arrival + int(np.flatnonzero(shortage[arrival:] > 0)[0])  # the need it serves
+    units = _pack_up(peak, lane)
+    units = min(units, _pack_down(donor[1], lane))
+    if units < max(lane.min_units, 1):
+        return _Refusal(f"{donor[0]} can spare {donor[1]}, below the lane minimum")
+    if units * need.unit_cost < lane.min_value:
+        return _Refusal(f"a move of {units} is worth less than the lane minimum value")
+    # Just in time: ship so that it lands in the arrival week, or now if that is too late.
+    ship_day = max(arrival * 7 - lead_days, offset_days)
+    cost = units * lane.cost_per_unit
+    covering = min(units, peak)
+    protected = (covering * max(need.unit_price - need.unit_cost, 0.0) if need.has_stockout
+                 else need.impact_value * covering / max(peak, 1))
+    if protected <= cost:
+        return _Refusal(f"moving {units} costs {cost:,.2f}, more than the {protected:,.2f} it protects")
+    return _Move(donor=donor, lane=lane, units=units, ship_week=ship_day // 7,
+                 arrival_week=arrival, need_week=need_week, cost=cost, protected_value=protected)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    reason: str
+
+
+def _plan_transfers(need: _Need, donors: list[list], lanes: tuple[Lane, ...],
+                    reversed_lanes: set[tuple], offset_days: int, settings: ActionSettings) -> None:
+    """Transfers on configured lanes: one donor covering the whole need if one can (the
+    cheapest), else the largest donors first, at most `max_donors`; sized in whole packs
+    within the donor's surplus, shipped just in time, each worth more than it costs."""
+    if not (_whole_units_needed(need.shortage()) > 0).any():
         return
-    shortage_after_arrival = _whole_units_needed(need.shortage()[arrival:])
-    remaining = int(shortage_after_arrival.max()) if len(shortage_after_arrival) else 0
-    if remaining <= 0:
+    if need.no_transfer_reason:
+        need.notes.append(need.no_transfer_reason)
         return
-    need_week = arrival + int(np.flatnonzero(shortage_after_arrival > 0)[0])
-    donors.sort(key=lambda donor: (-donor[1], donor[0]))
+    candidates = []
+    refusals = []
     for donor in donors:
-        if remaining <= 0:
-            break
-        units = min(remaining, donor[1])
-        if units < 1:
+        lane = find_lane(lanes, donor[2], need.place)
+        if lane is None:
             continue
-        donor[1] -= units
-        remaining -= units
-        need.added[arrival:] += units
-        need.actions.append({
-            "action_type": "transfer", "from_location_id": donor[0], "reference_id": None,
-            "units": units, "need_week_index": need_week, "arrival_week_index": arrival,
-        })
+        if (need.sku, donor[0], need.location_id) in reversed_lanes:
+            refusals.append(f"{donor[0]}: would reverse an open transfer")
+            continue
+        candidates.append((donor, lane))
+    if not candidates:
+        if refusals:
+            need.notes.append("no transfer: " + "; ".join(refusals))
+        elif donors:
+            need.notes.append("no transfer: no donor with spare stock on a configured lane")
+        return
+    whole = []
+    for donor, lane in candidates:
+        move = _move(need, donor, lane, offset_days, settings)
+        if isinstance(move, _Refusal):
+            refusals.append(f"{donor[0]}: {move.reason}")
+        elif move.units >= int(_whole_units_needed(need.shortage())[move.arrival_week:].max()):
+            whole.append(move)
+    if whole:
+        best = min(whole, key=lambda m: (m.cost, m.arrival_week, -m.donor[1], m.donor[0]))
+        _take(need, best)
+        return
+    for donor, lane in sorted(candidates, key=lambda c: (-c[0][1], c[0][0])):
+        if sum(a["action_type"] == "transfer" for a in need.actions) >= settings.max_donors:
+            break
+        move = _move(need, donor, lane, offset_days, settings)
+        if isinstance(move, _Move):
+            _take(need, move)
+    if not any(a["action_type"] == "transfer" for a in need.actions) and refusals:
+        need.notes.append("no transfer: " + "; ".join(dict.fromkeys(refusals)))
+
+
+def _take(need: _Need, move: _Move) -> None:
+    move.donor[1] -= move.units
+    need.added[move.arrival_week:] += move.units
+    need.actions.append({
+        "action_type": "transfer", "from_location_id": move.donor[0], "reference_id": None,
+        "units": move.units, "need_week_index": move.need_week,
+        "arrival_week_index": move.arrival_week, "ship_week_index": move.ship_week,
+        "reason": (f"lane {move.donor[0]} -> {need.location_id} ({move.lane.describe()}); "
+                   f"ships week {move.ship_week}, arrives week {move.arrival_week} for the need "
+                   f"in week {move.need_week}; cost {move.cost:,.2f} vs {move.protected_value:,.2f} "
+                   "protected"),
+    })
 
 
 def _plan_expedites(need: _Need, orders: list[tuple] | None, horizon_weeks: int) -> None:
@@ -478,7 +704,9 @@ def _plan_expedites(need: _Need, orders: list[tuple] | None, horizon_weeks: int)
         need.actions.append({
             "action_type": "expedite", "from_location_id": None, "reference_id": reference,
             "id_reference": id_reference, "units": units, "need_week_index": first_short,
-            "arrival_week_index": first_short,
+            "arrival_week_index": first_short, "ship_week_index": first_short,
+            "reason": f"{reference} lands in week {int(landing_week)}; pulled into week "
+                      f"{first_short}, the first week still short",
         })
 
 
@@ -488,24 +716,30 @@ def _finish_need(need: _Need, initial_shortage: np.ndarray, settings: ActionSett
     residual = need.shortage()
     residual_units = _whole_units_needed(residual)
     initial_units = _whole_units_needed(initial_shortage)
-    fence = slice(0, min(settings.time_fence_weeks, len(residual)))
     action_text = [_describe(action) for action in need.actions]
 
     escalated_in_fence = False
     escalated = False
-    for exception_id, _, first, last, impact in need.exceptions:
+    escalated_weeks: set[int] = set()  # the escalated exceptions' weeks still short
+    for exception_id, exception_type, first, last, impact in need.exceptions:
         weeks = np.arange(max(int(first), 0), min(int(last), len(residual) - 1) + 1)
         short = int(residual_units[weeks].max()) if len(weeks) else 0
         in_fence = weeks[weeks < settings.time_fence_weeks]
         short_in_fence = int(residual_units[in_fence].max()) if len(in_fence) else 0
         high_impact = float(impact) >= settings.escalation_impact
-        escalate = short_in_fence > 0 or (high_impact and short > 0)
+        # Re-planning is needed for a stockout S&OE cannot cover inside the frozen fence; a
+        # safety-stock gap or a covered shortage is S&OE's own business.
+        is_stockout = exception_type == "projected_stockout"
+        escalate = is_stockout and (
+            short_in_fence > 0 or (settings.escalate_covered_impact and high_impact and short > 0))
         escalated |= escalate
-        escalated_in_fence |= short_in_fence > 0
-        lines = list(action_text)
+        escalated_in_fence |= escalate and short_in_fence > 0
+        if escalate:
+            escalated_weeks.update(int(w) for w in weeks if residual_units[w] > 0)
+        lines = list(action_text) + need.notes
         cause = ", no donor or open supply in time" if not need.actions else (
             ", after the transfers and expedites above")
-        if short_in_fence > 0:
+        if escalate and short_in_fence > 0:
             lines.append(f"escalate to S&OP: {short_in_fence} units short inside the "
                          f"{settings.time_fence_weeks}-week time fence{cause}")
         elif escalate:
@@ -513,10 +747,13 @@ def _finish_need(need: _Need, initial_shortage: np.ndarray, settings: ActionSett
             lines.append(f"escalate to S&OP: {short} units short from week {first_week}, "
                          f"impact {float(impact):,.0f} at or above "
                          f"{settings.escalation_impact:,.0f}{cause}")
+        elif short_in_fence > 0:
+            lines.append(f"{short_in_fence} units under safety stock inside the time fence: "
+                         "expedite replenishment")
         elif short > 0:
             first_week = int(weeks[residual_units[weeks] > 0][0])
             lines.append(f"{short} units still short from week {first_week}, outside the "
-                         "time fence: re-plan at the next cycle")
+                         "time fence: a supply-planning matter for the next cycle")
         if not lines:
             lines.append("no action needed: projected balance already meets the target")
         covered = int(initial_units[weeks].max()) - short if len(weeks) else 0
@@ -528,12 +765,18 @@ def _finish_need(need: _Need, initial_shortage: np.ndarray, settings: ActionSett
     needed = int(initial_units.max())
     left = int(residual_units.max())
     if escalated:
-        short_weeks = np.flatnonzero(residual_units > 0)
-        units = int(residual_units[fence].max()) if escalated_in_fence else left
+        in_fence = [w for w in escalated_weeks if w < settings.time_fence_weeks]
+        short_weeks = sorted(in_fence if escalated_in_fence else escalated_weeks)
+        units = int(residual_units[short_weeks].max())
         need.actions.append({
             "action_type": "escalation", "from_location_id": None, "reference_id": None,
             "units": units, "need_week_index": int(short_weeks[0]),
-            "arrival_week_index": int(short_weeks[0]),
+            "arrival_week_index": int(short_weeks[0]), "ship_week_index": int(short_weeks[0]),
+            "reason": (f"{units} units short inside the {settings.time_fence_weeks}-week time "
+                       "fence that transfers and expedites cannot cover: re-planning needed"
+                       if escalated_in_fence else
+                       f"{units} units short with impact at or above "
+                       f"{settings.escalation_impact:,.0f} (escalate_covered_impact)"),
         })
     # Impact: transfers and expedites share the covered part in proportion to their units;
     # an escalation carries the part left uncovered.
@@ -559,7 +802,7 @@ def _finish_need(need: _Need, initial_shortage: np.ndarray, settings: ActionSett
 def _describe(action: dict) -> str:
     if action["action_type"] == "transfer":
         return (f"transfer {action['units']} from {action['from_location_id']} "
-                f"(arrives week {action['arrival_week_index']})")
+                f"(ships week {action['ship_week_index']}, arrives week {action['arrival_week_index']})")
     return f"expedite {action['reference_id']} by {action['units']} to week {action['arrival_week_index']}"
 
 

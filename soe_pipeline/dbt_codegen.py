@@ -21,12 +21,14 @@ from soe_pipeline.landing import (
     SKIPPED_FILES_COLUMNS,
     SKIPPED_FILES_TABLE,
 )
+from soe_pipeline.lanes import LANE_COLUMNS
 from soe_pipeline.settings import run_context_columns
 from soe_pipeline.warehouse import (
     EXTRACT_CHECK_COLUMNS,
     EXTRACT_CHECKS_TABLE,
     STALE_LOCATION_COLUMNS,
     STALE_LOCATIONS_TABLE,
+    TRANSFER_LANES_TABLE,
 )
 
 STAGING_DIR = Path(__file__).resolve().parent.parent / "dbt_project/models/staging"
@@ -120,6 +122,13 @@ def render_sources() -> str:
                     "(activity expected daily, none on as_of - 1).",
                     STALE_LOCATION_COLUMNS,
                     identifier=STALE_LOCATIONS_TABLE.split(".")[1],
+                ),
+                _pipeline_table(
+                    "transfer_lanes",
+                    "The transfer lanes in force for the current run (assets/lanes.yml, or the "
+                    "deployment config's lanes), in the order they are matched.",
+                    LANE_COLUMNS,
+                    identifier=TRANSFER_LANES_TABLE.split(".")[1],
                 ),
                 _pipeline_table(
                     "skipped_files",

@@ -106,6 +106,9 @@ def action_plan(
     sku_locations: duckdb.DuckDBPyRelation,
     open_supply: duckdb.DuckDBPyRelation,
     shortages: duckdb.DuckDBPyRelation,
+    lanes: duckdb.DuckDBPyRelation,
+    transfers: duckdb.DuckDBPyRelation,
+    demand_shifts: duckdb.DuckDBPyRelation,
 ) -> pd.DataFrame:
     """Coordinated transfers, expedites and escalations for this run's shortages, and what
     they do for each shortage exception, as one table (a dbt model returns one): the rows
@@ -115,6 +118,7 @@ def action_plan(
     Only the columns the plan uses reach pandas: at medium the projection has 1.3 M rows of
     17 columns; its 6 used columns arrive in 0.8 s, the five whole inputs took 2.6 s."""
     from soe_pipeline.actions import ActionSettings, recommend_actions
+    from soe_pipeline.lanes import lanes_from_rows
 
     def columns(relation: duckdb.DuckDBPyRelation, names: list[str]) -> pd.DataFrame:
         return relation.project(", ".join(names)).df()
@@ -123,20 +127,32 @@ def action_plan(
     settings = ActionSettings(
         time_fence_weeks=int(run_context["time_fence_weeks"]),
         escalation_impact=float(run_context["escalation_impact"]),
+        escalate_covered_impact=bool(run_context["escalate_covered_impact"]),
+        max_donors=int(run_context["transfer_max_donors"]),
+        transfer_horizon_weeks=int(run_context["transfer_horizon_weeks"]),
+        sensing_weeks=int(run_context["sensing_weeks"]),
+        sensing_down_ratio=float(run_context["sensing_down_ratio"]),
     )
     offset = (pd.Timestamp(run_context["as_of"]) - pd.Timestamp(run_context["week0_start"])).days
     projection = columns(
         projection,
-        [*SERIES_KEY, "week_index", "week_start", "projected_available_units", "safety_stock_units"],
+        [*SERIES_KEY, "week_index", "week_start", "projected_available_units", "safety_stock_units",
+         "plan_units", "sensed_units"],
     )
     sku_locations = columns(
-        sku_locations, [*SERIES_KEY, "lead_time_days", "transferable", "unit_price", "unit_cost"]
+        sku_locations, [*SERIES_KEY, "location_type", "region", "lead_time_days", "transferable",
+                        "unit_price", "unit_cost"]
     )
     open_supply = columns(
         open_supply, ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
     )
+    in_transit = transfers.filter("status = 'in_transit'").project(
+        "sku, from_location_id, to_location_id").df()
+    down_shifted = demand_shifts.filter("driver_value < 0").project("sku, location_id").df()
     shortages = shortages.df()
-    plan = recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings)
+    plan = recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings,
+                             lanes=lanes_from_rows(lanes.df().to_dict("records")),
+                             in_transit=in_transit, down_shifted=down_shifted)
     nullable = {"int64": "Int64", "float64": "Float64", "bool": "boolean"}
     parts = {"action": plan.actions, "exception": plan.exceptions}
     return pd.concat(

@@ -14,6 +14,8 @@ editing `assets/`:
         rename: {Datum: business_date, Filiale: location_id, Artikel: sku, Menge: units_sold}
       wms/receipts:
         freshness: {warn_after_days: 2, error_after_days: 5}
+    lanes:                            # replaces assets/lanes.yml as a whole
+      - {from: dc, to: store, same_region: true, lead_time_days: 2, cost_per_unit: 0.1, pack_units: 6}
 
 Everything is validated on load: an unknown key, extract, column, threshold or encoding is a
 DeploymentError naming the file and the key.
@@ -29,10 +31,11 @@ from pathlib import Path
 import yaml
 
 from soe_pipeline.contracts import Contract, load_contracts
+from soe_pipeline.lanes import Lane, LaneError, load_lanes, parse_lanes
 from soe_pipeline.settings import resolve_thresholds
 
 CONFIG_ENV = "SOE_CONFIG"
-TOP_LEVEL_KEYS = ("landing", "warehouse", "exports", "thresholds", "extracts")
+TOP_LEVEL_KEYS = ("landing", "warehouse", "exports", "thresholds", "extracts", "lanes")
 EXTRACT_KEYS = ("csv", "rename", "freshness")
 # Encodings DuckDB's CSV reader decodes without an extension (none can be downloaded here).
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
@@ -84,6 +87,10 @@ class Deployment:
     exports: Path | None = None
     thresholds: Mapping[str, float] = field(default_factory=dict)
     extracts: Mapping[str, ExtractSettings] = field(default_factory=dict)  # "<system>/<extract>"
+    lanes: tuple[Lane, ...] | None = None  # the transfer network; None: assets/lanes.yml
+
+    def transfer_lanes(self) -> tuple[Lane, ...]:
+        return self.lanes if self.lanes is not None else load_lanes()
 
     def for_extract(self, contract: Contract) -> ExtractSettings:
         return self.extracts.get(f"{contract.system}/{contract.extract}", DEFAULT_SETTINGS)
@@ -196,8 +203,15 @@ def load_deployment(path: Path | str | None) -> Deployment:
         extracts[name] = _extract_settings(
             name, _mapping(extract_spec, path, f"extracts.{name}"), contracts[name], path
         )
+    lanes = None
+    if "lanes" in spec:
+        try:
+            lanes = parse_lanes(spec["lanes"], path)
+        except LaneError as error:
+            raise DeploymentError(str(error)) from error
     return Deployment(
         source=path,
+        lanes=lanes,
         landing=location("landing"),
         warehouse=location("warehouse"),
         exports=location("exports"),

@@ -13,6 +13,7 @@ from soe_pipeline.landing import (
     ensure_loaded_files_table,
     ensure_table,
 )
+from soe_pipeline.lanes import LANE_COLUMNS, Lane, lane_rows
 from soe_pipeline.quality.freshness import SilentLocation
 from soe_pipeline.settings import RunContext, run_context_columns
 
@@ -171,3 +172,18 @@ def silent_locations(
     yesterday = as_of - dt.timedelta(days=1)
     silent = [SilentLocation(location, last) for location, last in rows if last < yesterday]
     return silent, len(rows)
+
+
+TRANSFER_LANES_TABLE = f"{RAW_SCHEMA}.transfer_lanes"
+
+
+def write_transfer_lanes(con: duckdb.DuckDBPyConnection, lanes: tuple[Lane, ...]) -> None:
+    """Replace raw.transfer_lanes with the lanes in force for this run."""
+    definition = ", ".join(f"{name} {type_}" for name, (type_, _) in LANE_COLUMNS.items())
+    con.execute(f"create or replace table {TRANSFER_LANES_TABLE} ({definition})")
+    rows = lane_rows(lanes)
+    con.executemany(
+        f"insert into {TRANSFER_LANES_TABLE} ({', '.join(LANE_COLUMNS)}) "
+        f"values ({', '.join('?' for _ in LANE_COLUMNS)})",
+        [[row[name] for name in LANE_COLUMNS] for row in rows],
+    )

@@ -20,6 +20,7 @@ from soe_pipeline.actions import (
     donor_surplus,
     recommend_actions,
 )
+from soe_pipeline.lanes import Lane, find_lane, load_lanes
 
 HORIZON_WEEKS = 13
 WEEK_0 = pd.Timestamp("2026-01-05")
@@ -47,10 +48,18 @@ def projection_frame(paths: dict[tuple[str, str], tuple[list[float], list[float]
     })
 
 
-def sku_location_frame(rows: list[tuple[str, str, int, bool]], price: float = 10.0):
-    """(sku, location, lead_time_days, transferable) rows."""
+LOCATION_TYPES = {"DC": "dc", "ST": "store", "PL": "plant"}
+
+
+def sku_location_frame(rows: list[tuple[str, str, int, bool]], price: float = 10.0,
+                       places: dict[str, tuple[str, str]] | None = None):
+    """(sku, location, lead_time_days, transferable) rows. A location's type comes from
+    `places` ({location: (type, region)}) or its prefix (DC, ST, PL), region EU."""
     frame = pd.DataFrame(rows, columns=["sku", "location_id", "lead_time_days", "transferable"])
-    return frame.assign(unit_price=price, unit_cost=price / 2)
+    places = places or {}
+    kind = [places.get(loc, (LOCATION_TYPES.get(loc[:2], "dc"), "EU")) for loc in frame["location_id"]]
+    return frame.assign(unit_price=price, unit_cost=price / 2,
+                        location_type=[k for k, _ in kind], region=[r for _, r in kind])
 
 
 def supply_frame(rows: list[tuple[str, str, str, str, int, float]] = ()):
@@ -180,7 +189,10 @@ def test_donor_with_enough_surplus_covers_the_stockout_with_one_transfer():
     outcome = plan.exceptions.iloc[0]
     assert not outcome["escalate_to_sop"]
     assert (outcome["residual_shortage_units"], outcome["covered_units"]) == (0, 380)
-    assert outcome["recommended_action"] == "transfer 380 from DC02 (arrives week 0)"
+    assert outcome["recommended_action"] == "transfer 380 from DC02 (ships week 0, arrives week 0)"
+    assert transfer["reason"] == ("lane DC02 -> ST1 (dc -> store within a region); ships week 0, "
+                                  "arrives week 0 for the need in week 0; cost 19.00 vs 1,900.00 "
+                                  "protected")
 
     after = apply_transfers(projection, plan.actions)
     assert pab_of(after, "A", "ST1").tolist() == flat(0)
@@ -223,7 +235,7 @@ def test_lead_time_too_long_transfer_covers_later_weeks_and_early_weeks_escalate
     assert outcome["escalate_to_sop"]
     assert outcome["residual_shortage_units"] == 100
     assert outcome["recommended_action"] == (
-        "transfer 300 from DC02 (arrives week 1); escalate to S&OP: 100 units short inside "
+        "transfer 300 from DC02 (ships week 0, arrives week 1); escalate to S&OP: 100 units short inside "
         "the 2-week time fence, after the transfers and expedites above"
     )
     after = apply_transfers(projection, plan.actions)
@@ -314,7 +326,7 @@ def test_a_location_with_a_shortage_exception_of_its_own_never_gives():
         "no action needed: projected balance already meets the target")
 
 
-def test_high_impact_shortage_outside_the_fence_is_escalated_and_low_impact_is_not():
+def test_a_shortage_outside_the_fence_is_not_escalated_unless_the_old_impact_rule_is_on():
     projection = projection_frame({
         ("A", "ST1"): (flat(10)[:6] + flat(-50)[6:], 0),
         ("B", "ST1"): (flat(10)[:6] + flat(-50)[6:], 0),
@@ -328,14 +340,20 @@ def test_high_impact_shortage_outside_the_fence_is_escalated_and_low_impact_is_n
     plan = recommend_actions(projection, sku_locations, supply_frame(), exceptions,
                              as_of_offset_days=0,
                              settings=ActionSettings(time_fence_weeks=2, escalation_impact=10000))
+    old_rule = recommend_actions(projection, sku_locations, supply_frame(), exceptions,
+                                 as_of_offset_days=0,
+                                 settings=ActionSettings(time_fence_weeks=2, escalation_impact=10000,
+                                                         escalate_covered_impact=True))
 
     outcomes = plan.exceptions.set_index("exception_id")
-    assert outcomes.loc["big", "escalate_to_sop"]
-    assert not outcomes.loc["small", "escalate_to_sop"]
+    assert not outcomes["escalate_to_sop"].any() and plan.actions.empty
     assert outcomes.loc["small", "recommended_action"] == (
-        "50 units still short from week 6, outside the time fence: re-plan at the next cycle"
+        "50 units still short from week 6, outside the time fence: a supply-planning matter "
+        "for the next cycle"
     )
-    assert plan.actions[["action_type", "sku", "units", "need_week_index"]].values.tolist() == [
+    outcomes = old_rule.exceptions.set_index("exception_id")
+    assert outcomes.loc["big", "escalate_to_sop"] and not outcomes.loc["small", "escalate_to_sop"]
+    assert old_rule.actions[["action_type", "sku", "units", "need_week_index"]].values.tolist() == [
         ["escalation", "A", 50, 6]
     ]
 
@@ -393,12 +411,27 @@ def test_invalid_offset_is_refused():
 # --- property test over random small networks ----------------------------------------------
 
 
+LANE_SETS = {
+    "default": None,  # assets/lanes.yml
+    "packs and store lanes": (
+        Lane("plant", "dc", lead_time_days=7, cost_per_unit=0.1, pack_units=10),
+        Lane("dc", "dc", cost_per_unit=0.2, min_units=20),
+        Lane("dc", "store", same_region=True, lead_time_days=3, cost_per_unit=0.5, pack_units=6),
+        Lane("store", "store", same_region=True, cost_per_unit=4.0, min_value=40),
+    ),
+}
+
+
 @st.composite
 def networks(draw):
     """A random network: PAB paths from on-hand, receipts and demand; exceptions fired from
-    them by the exception rules; open purchase/production orders and in-transit transfers."""
+    them by the exception rules; open purchase/production orders and in-transit transfers;
+    locations of random type and region, lanes with packs and minimums, down-shifted
+    SKU-locations."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     sku_count = draw(st.integers(1, 3))
+    places = {f"L{n}": (str(rng.choice(["plant", "dc", "dc", "store", "store"])),
+                        str(rng.choice(["R1", "R2"]))) for n in range(6)}
     paths, sku_location_rows, supply_rows = {}, [], []
     for sku_number in range(sku_count):
         sku = f"S{sku_number}"
@@ -423,7 +456,8 @@ def networks(draw):
                     sku, location_id, int(rng.integers(0, 17)), float(rng.integers(1, 300)),
                 ))
     projection = projection_frame(paths)
-    sku_locations = sku_location_frame(sku_location_rows, price=float(rng.integers(1, 100)))
+    sku_locations = sku_location_frame(sku_location_rows, price=float(rng.integers(1, 100)),
+                                       places=places)
     exceptions = exceptions_from_projection(projection, sku_locations)
     keys = list(paths)
     if rng.random() < 0.5:
@@ -439,12 +473,23 @@ def networks(draw):
             "unseen", str(rng.choice(["projected_stockout", "below_safety_stock"])), sku,
             location_id, first, int(rng.integers(first, HORIZON_WEEKS)), 20.0,
         ]
+    picks = [keys[i] for i in rng.integers(len(keys), size=2)]
+    in_transit = pd.DataFrame(
+        [(sku, f"L{rng.integers(6)}", location_id) for sku, location_id in picks],
+        columns=["sku", "from_location_id", "to_location_id"])
+    down_shifted = pd.DataFrame([keys[rng.integers(len(keys))]] if rng.random() < 0.5 else [],
+                                columns=["sku", "location_id"])
     return {
         "projection": projection, "sku_locations": sku_locations,
         "open_supply": supply_frame(supply_rows), "exceptions": exceptions,
         "as_of_offset_days": draw(st.integers(0, 6)),
         "settings": ActionSettings(time_fence_weeks=draw(st.integers(0, 4)),
-                                   escalation_impact=draw(st.sampled_from([1000.0, 10000.0]))),
+                                   escalation_impact=draw(st.sampled_from([1000.0, 10000.0])),
+                                   escalate_covered_impact=draw(st.booleans()),
+                                   max_donors=draw(st.integers(1, 3))),
+        "lanes": LANE_SETS[draw(st.sampled_from(sorted(LANE_SETS)))],
+        "in_transit": in_transit,
+        "down_shifted": down_shifted,
     }
 
 
@@ -529,13 +574,37 @@ def test_actions_respect_donors_and_explain_every_shortage(network, shuffle_seed
         assert units <= surplus[donor]
         assert (after[donor] >= safety[donor] - TOLERANCE).all()
 
-    # Receivers only gain, and transfers land on time for the week they are meant for.
+    # Receivers only gain; every transfer travels on a configured lane, in whole packs of at
+    # least the lane minimum, arrives just in time (in its need week, or as early as the
+    # lane allows), never reverses an open transfer, never goes where demand shifted down;
+    # at most max_donors per need.
+    lanes = network["lanes"] or load_lanes()
+    places = dict(zip(sku_locations["location_id"],
+                      zip(sku_locations["location_id"], sku_locations["location_type"],
+                          sku_locations["region"], strict=True), strict=True))
+    reversing = set(zip(network["in_transit"]["sku"], network["in_transit"]["to_location_id"],
+                        network["in_transit"]["from_location_id"], strict=True))
+    down = set(zip(network["down_shifted"]["sku"], network["down_shifted"]["location_id"],
+                   strict=True))
+    donors_per_need: dict[tuple, int] = {}
     for transfer in by_type["transfer"]:
         receiver = (transfer["sku"], transfer["to_location_id"])
-        assert receiver in short_keys
-        arrival = (network["as_of_offset_days"] + lead_times[receiver]) // 7
-        assert transfer["arrival_week_index"] == arrival <= transfer["need_week_index"]
+        assert receiver in short_keys and receiver not in down
         assert (after[receiver] >= before[receiver]).all()
+        lane = find_lane(lanes, places[transfer["from_location_id"]], places[transfer["to_location_id"]])
+        assert lane is not None, transfer
+        assert transfer["units"] >= lane.min_units and transfer["units"] % lane.pack_units == 0
+        assert (transfer["sku"], transfer["from_location_id"], transfer["to_location_id"]) not in reversing
+        lead = lane.lead_time_days if lane.lead_time_days is not None else lead_times[receiver]
+        earliest = (network["as_of_offset_days"] + lead) // 7
+        assert transfer["arrival_week_index"] == max(earliest, transfer["arrival_week_index"])
+        assert transfer["need_week_index"] >= transfer["arrival_week_index"]
+        if transfer["arrival_week_index"] > earliest:  # just in time: not a week early
+            assert transfer["need_week_index"] == transfer["arrival_week_index"]
+            ship_day = transfer["arrival_week_index"] * 7 - lead
+            assert transfer["ship_week_index"] == max(ship_day, network["as_of_offset_days"]) // 7
+        donors_per_need[receiver] = donors_per_need.get(receiver, 0) + 1
+    assert all(count <= network["settings"].max_donors for count in donors_per_need.values())
 
     # Expedites pull a real open order of the same SKU-location, never more than is open.
     supply = {
@@ -569,8 +638,9 @@ def test_actions_respect_donors_and_explain_every_shortage(network, shuffle_seed
         assert outcome["residual_shortage_units"] == left
         assert outcome["covered_units"] >= 0
         assert outcome["recommended_action"]
-        must_escalate = left_in_fence > 0 or (
-            left > 0 and impact >= network["settings"].escalation_impact)
+        rules = network["settings"]
+        must_escalate = kind == "projected_stockout" and (left_in_fence > 0 or (
+            rules.escalate_covered_impact and left > 0 and impact >= rules.escalation_impact))
         assert outcome["escalate_to_sop"] == must_escalate
         if must_escalate:
             escalated_keys.add((sku, location_id))
@@ -587,3 +657,89 @@ def test_actions_respect_donors_and_explain_every_shortage(network, shuffle_seed
     pd.testing.assert_frame_equal(reordered.actions, plan.actions)
     by_id = {o["exception_id"]: o for o in outcomes}
     assert all(by_id[o["exception_id"]] == o for o in reordered.exceptions.to_dict("records"))
+
+
+# --- the situations a planner would not accept (issue 26), by hand --------------------------
+
+
+def test_a_planner_would_send_these_actions_out():
+    """Region N: DC1, DC2 and stores ST1-ST12; region S: DC3. as_of Monday, fence 2 weeks,
+    default lanes (plant -> DC, DC -> DC, DC -> store in its region; no store -> store)."""
+    places = {"DC3": ("dc", "S")}
+    places.update({loc: ("dc" if loc.startswith("DC") else "store", "N")
+                   for loc in ["DC1", "DC2", *(f"ST{i}" for i in range(1, 13))]})
+    paths = {
+        # A: ST1 is 178 short from week 1. DC3 (other region) has most to spare, five small
+        # stores 26 each: DC1 and DC2 of its region cover it, 2 transfers, no store donor.
+        ("A", "ST1"): ([10, *[-178] * 12], 0),
+        ("A", "DC1"): (flat(220), 100),  # surplus 120
+        ("A", "DC2"): (flat(150), 50),  # surplus 100
+        ("A", "DC3"): (flat(400), 100),  # surplus 300, wrong region
+        **{("A", f"ST{i}"): (flat(46), 20) for i in range(2, 7)},  # surplus 26 each
+        # B: ST7's demand has just shifted down; the stale plan shows a stockout in week 10.
+        ("B", "ST7"): ([30] * 10 + [-40] * 3, 0),
+        ("B", "DC1"): (flat(600), 100),
+        # C: ST8 is short only from week 10: beyond the transfer horizon (weeks 0-2).
+        ("C", "ST8"): ([30] * 10 + [-40] * 3, 0),
+        ("C", "DC1"): (flat(600), 100),
+        # D: a safety-stock gap at ST9 in weeks 0-1 (12 against 20), nobody to send.
+        ("D", "ST9"): ([15, 12, *[25] * 11], 20),
+        # E: ST10 is out now and nothing can reach it: re-planning needed.
+        ("E", "ST10"): (flat(-5), 0),
+        # G: DC1 is short while DC2 has spare, but G is on its way DC1 -> DC2 right now.
+        ("G", "DC1"): (flat(-10), 0),
+        ("G", "DC2"): (flat(300), 100),
+    }
+    projection = projection_frame(paths)
+    rows = [(sku, loc, 3, loc.startswith("DC") or loc in {f"ST{i}" for i in range(2, 7)})
+            for sku, loc in paths]
+    sku_locations = sku_location_frame(rows, places=places)
+    exceptions = exception_frame([
+        ("a", "projected_stockout", "A", "ST1", 1, 12, 1780.0),
+        ("b", "projected_stockout", "B", "ST7", 10, 12, 400.0),
+        ("c", "projected_stockout", "C", "ST8", 10, 12, 400.0),
+        ("d", "below_safety_stock", "D", "ST9", 0, 1, 40.0),
+        ("e", "projected_stockout", "E", "ST10", 0, 12, 50.0),
+        ("g", "projected_stockout", "G", "DC1", 0, 12, 100.0),
+    ])
+
+    plan = recommend_actions(
+        projection, sku_locations, supply_frame(), exceptions, as_of_offset_days=0,
+        in_transit=pd.DataFrame([("G", "DC1", "DC2")],
+                                columns=["sku", "from_location_id", "to_location_id"]),
+        down_shifted=pd.DataFrame([("B", "ST7")], columns=["sku", "location_id"]),
+    )
+
+    actions = plan.actions[["action_type", "sku", "from_location_id", "to_location_id", "units",
+                            "ship_week_index", "arrival_week_index", "need_week_index"]]
+    assert actions.astype(object).where(actions.notna(), None).values.tolist() == [
+        # The largest same-region donors first: 120 + 58. Lead time 3 days: a Monday need in
+        # week 1 ships on Friday of week 0, not today.
+        ["transfer", "A", "DC1", "ST1", 120, 0, 1, 1],
+        ["transfer", "A", "DC2", "ST1", 58, 0, 1, 1],
+        # Needs are served by impact: G (100) before E (50).
+        ["escalation", "G", None, "DC1", 10, 0, 0, 0],
+        ["escalation", "E", None, "ST10", 5, 0, 0, 0],
+    ]
+    assert plan.actions["reason"].iloc[0] == (
+        "lane DC1 -> ST1 (dc -> store within a region); ships week 0, arrives week 1 for the need "
+        "in week 1; cost 6.00 vs 600.00 protected")
+    outcomes = plan.exceptions.set_index("exception_id")
+    # Only what transfers and expedites cannot cover inside the fence goes to S&OP.
+    assert outcomes["escalate_to_sop"].to_dict() == {
+        "a": False, "b": False, "c": False, "d": False, "e": True, "g": True}
+    assert outcomes.loc["a", "recommended_action"] == (
+        "transfer 120 from DC1 (ships week 0, arrives week 1); "
+        "transfer 58 from DC2 (ships week 0, arrives week 1)")
+    assert outcomes.loc["b", "recommended_action"] == (
+        "no transfer: demand here has shifted down (see demand_shift); 40 units still short "
+        "from week 10, outside the time fence: a supply-planning matter for the next cycle")
+    assert outcomes.loc["c", "recommended_action"] == (
+        "no transfer: DC1: first short in week 10, beyond the transfer horizon (week 2): a "
+        "supply-planning matter; 40 units still short from week 10, outside the time fence: a "
+        "supply-planning matter for the next cycle")
+    assert outcomes.loc["d", "recommended_action"] == (
+        "8 units under safety stock inside the time fence: expedite replenishment")
+    assert outcomes.loc["g", "recommended_action"] == (
+        "no transfer: DC2: would reverse an open transfer; escalate to S&OP: 10 units short "
+        "inside the 2-week time fence, no donor or open supply in time")

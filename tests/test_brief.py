@@ -186,6 +186,8 @@ def run_dir(tmp_path: Path) -> Path:
                 "resolves_exception_ids": f"{1:032x}",
                 "residual_shortage_units": 80,
                 "impact_value": 300.0,
+                "reason": "lane DC03 -> DC01 (dc -> dc); ships week 0, arrives week 1 for the need "
+                          "in week 2; cost 2.00 vs 300.00 protected",
             },
             {
                 "as_of": AS_OF,
@@ -202,6 +204,8 @@ def run_dir(tmp_path: Path) -> Path:
                 "resolves_exception_ids": f"{1:032x}",
                 "residual_shortage_units": 80,
                 "impact_value": 4700.0,
+                "reason": "80 units short inside the 2-week time fence that transfers and "
+                          "expedites cannot cover: re-planning needed",
             },
         ],
     )

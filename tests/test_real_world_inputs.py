@@ -138,8 +138,8 @@ def test_the_readme_config_loads_a_german_pos_export_to_the_same_rows_as_the_pla
 
 
 def test_the_same_german_file_without_the_config_is_refused_naming_the_fix(tmp_path, con):
-    _write(tmp_path, "pos", "daily_sales", "Datum;Filiale;Artikel;Menge;Umsatz\n05.01.2026;K;A;3,5;1\n".encode())
-    with pytest.raises(LandingError, match="wrong delimiter.*csv.delimiter in the deployment config"):
+    _write(tmp_path, "pos", "daily_sales", b"Datum;Filiale;Artikel;Menge;Umsatz\n05.01.2026;K;A;3,5;1\n")
+    with pytest.raises(LandingError, match=r"wrong delimiter.*csv\.delimiter in the deployment config"):
         load_extract(con, POS, tmp_path)
 
 
@@ -153,6 +153,8 @@ def test_the_same_german_file_without_the_config_is_refused_naming_the_fix(tmp_p
         ("extracts: {wms/receipts: {freshness: {warn_after_days: 5, error_after_days: 2}}}", "warn_after_days <= error_after_days"),
         ("thresholds: {time_fence: 3}", "thresholds: unknown thresholds ['time_fence']"),
         ("landng: /data", "(top level): unknown key 'landng'"),
+        ("lanes: [{from: dc, to: shop}]", "lanes[1]: to must be one of plant, dc, store, not 'shop'"),
+        ("lanes: [{from: dc, to: store, pack: 6}]", "lanes[1]: unknown key 'pack'"),
     ],
 )
 def test_a_config_mistake_names_the_file_and_the_key(tmp_path, text, message):
@@ -240,3 +242,14 @@ def test_a_snapshot_with_the_same_content_under_a_new_name_is_a_new_extraction(t
     report = load_extract(con, ITEMS, tmp_path)
 
     assert report.files_loaded == ["erp/items/items_20260108T020000Z.csv"] and report.files_skipped == []
+
+
+def test_the_config_can_replace_the_transfer_lanes(tmp_path):
+    config = tmp_path / "soe.yml"
+    config.write_text("lanes:\n"
+                      "  - {from: dc, to: store, same_region: true, lead_time_days: 2, pack_units: 6}\n"
+                      "  - {from: store, to: store, from_location_id: ST9, cost_per_unit: 1.5}\n")
+    lanes = load_deployment(config).transfer_lanes()
+    assert [(lane.from_type, lane.to_type, lane.pack_units, lane.from_location_id) for lane in lanes] == [
+        ("dc", "store", 6, None), ("store", "store", 1, "ST9")]
+    assert load_deployment(None).transfer_lanes()[0].from_type == "plant"  # assets/lanes.yml

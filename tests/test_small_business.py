@@ -36,7 +36,8 @@ EXPECTED = {
         ("below_safety_stock", "PRS-8C", "ST2", D("2026-11-02")): (D("2026-11-02"), 1, 12, "medium", False),
         ("projected_stockout", "PRS-8C", "ST2", D("2026-11-09")): (D("2026-11-23"), 8, 232, "critical", False),
         # ST3 grinder: 3 on hand, 2 a week, nothing coming, no donor: escalated.
-        ("below_safety_stock", "GRD-HND", "ST3", D("2026-11-02")): (D("2026-11-02"), 1, 30, "medium", True),
+        # A safety-stock gap is S&OE's own business: not escalated (only the stockout is).
+        ("below_safety_stock", "GRD-HND", "ST3", D("2026-11-02")): (D("2026-11-02"), 1, 30, "medium", False),
         ("projected_stockout", "GRD-HND", "ST3", D("2026-11-09")): (D("2027-01-25"), 23, 1587, "critical", True),
         # DC2 espresso: a hotel order of 150 in week 1 against 130 left after week 0.
         ("projected_stockout", "ESP-1K", "DC2", D("2026-11-09")): (D("2026-11-09"), 20, 560, "critical", False),
@@ -97,7 +98,7 @@ EXPECTED_ACTIONS = {
     D("2026-11-02"): {
         ("transfer", "PRS-8C", "DC1", "ST2", 8, D("2026-11-02")),
         ("transfer", "ESP-1K", "PL1", "DC2", 20, D("2026-11-09")),
-        ("escalation", "GRD-HND", None, "ST3", 1, D("2026-11-02")),
+        ("escalation", "GRD-HND", None, "ST3", 1, D("2026-11-09")),  # the stockout, not the SS gap
     },
     D("2026-11-09"): {
         ("transfer", "KTL-GN", "DC2", "DC1", 2, D("2026-11-09")),

@@ -91,6 +91,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "resolves_exception_ids",
         "residual_shortage_units",
         "impact_value",
+        "reason",
     ),
     "kpi_weekly": ("week_start", "kpi", "dimension", "dimension_value", "value", "unit"),
     "sop_feedback": (
@@ -980,6 +981,7 @@ def _actions(run: PublishedRun) -> str:
             ("Still short", "num"),
             ("Impact value", "num"),
             ("Resolves", "ids"),
+            ("Why", ""),
         ],
         (
             [
@@ -994,6 +996,7 @@ def _actions(run: PublishedRun) -> str:
                 _number(r["residual_shortage_units"]),
                 _number(r["impact_value"]),
                 _resolves(r["resolves_exception_ids"]),
+                f'<span class="sub">{esc(r["reason"])}</span>',
             ]
             for r in rows.to_dict("records")
         ),
@@ -1027,7 +1030,7 @@ def _escalations(run: PublishedRun) -> str:
     if rows.empty:
         return _note("No exceptions escalated to S&amp;OP in this run.")
     return (
-        f'<p class="lead">{len(rows):,} exceptions go to S&amp;OP: transfers and expedites cannot cover them inside the time fence, or their impact is above the escalation threshold.</p>'
+        f'<p class="lead">{len(rows):,} exceptions go to S&amp;OP: stockouts that transfers and expedites cannot cover inside the time fence, so re-planning is needed.</p>'
         + _table(
             [
                 ("Rank", "num"),

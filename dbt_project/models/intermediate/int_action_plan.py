@@ -14,4 +14,7 @@ def model(dbt, session):
         sku_locations=dbt.ref("int_sku_locations"),
         open_supply=dbt.ref("int_open_supply"),
         shortages=dbt.ref("int_shortages"),
+        lanes=dbt.source("pipeline", "transfer_lanes"),
+        transfers=dbt.ref("stg_wms__transfers"),
+        demand_shifts=dbt.ref("int_exceptions__demand_shift"),
     )

@@ -14,9 +14,11 @@ final as (
         units,
         need_week_index,
         arrival_week_index,
+        ship_week_index,
         resolves_exception_ids,
         residual_shortage_units,
-        impact_value
+        impact_value,
+        reason
     from plan
     where plan_part = 'action'
 )

@@ -195,13 +195,10 @@ described as (
         end as urgency,
         -- Impact discounted by the weeks until the problem hits: sooner outranks later.
         detected.impact_value / (1 + detected.first_week_index) as priority_score,
-        -- S&OP gets what the coordinated actions cannot cover inside the time fence, and any
-        -- shortage whose impact reaches the escalation threshold even if it is covered.
-        coalesce(exception_actions.escalate_to_sop, false)
-            or (
-                detected.exception_type in ('projected_stockout', 'below_safety_stock')
-                and detected.impact_value >= run_context.escalation_impact
-            ) as escalate_to_sop,
+        -- Escalation means re-planning is needed: a stockout the coordinated actions cannot
+        -- cover inside the time fence (soe_pipeline.actions decides, with the option
+        -- escalate_covered_impact); a covered shortage or a safety-stock gap is S&OE's own.
+        coalesce(exception_actions.escalate_to_sop, false) as escalate_to_sop,
         exception_actions.covered_units,
         exception_actions.residual_shortage_units,
         exception_stale_inputs.stale_inputs,

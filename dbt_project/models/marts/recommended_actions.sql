@@ -23,9 +23,13 @@ final as (
         cast({{ dbt.dateadd('day', '7 * actions.need_week_index', 'run_context.week0_start') }} as date)
             as need_week_start,
         actions.arrival_week_index,
+        actions.ship_week_index,
+        cast({{ dbt.dateadd('day', '7 * actions.ship_week_index', 'run_context.week0_start') }} as date)
+            as ship_week_start,
         actions.resolves_exception_ids,
         actions.residual_shortage_units,
-        actions.impact_value
+        actions.impact_value,
+        actions.reason
     from actions
     cross join run_context
 )

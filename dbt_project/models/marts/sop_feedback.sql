@@ -1,7 +1,8 @@
 -- BI contract: what S&OE hands back to S&OP this cycle, at product family x region altitude:
 -- problems that keep coming back (the same exception type at the same SKU-location in >= 3
 -- of the last 4 weekly cycles), plan bias and accuracy beyond their limits, and this cycle's
--- escalations; each with a root-cause hint derived from the data and the evidence behind it.
+-- escalations grouped per product family x region; each with a root-cause hint derived from
+-- the data and the evidence behind it.
 {%- set currency = var('currency') %}
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
@@ -149,7 +150,9 @@ recurring_feedback as (
             "' weeks; largest impact '", format_units('impact_value'), "' " ~ currency ~ "'"
         ]) }} as evidence,
         cycles_seen,
-        impact_value
+        impact_value,
+        cast(null as bigint) as exception_count,
+        cast(null as double) as short_units
     from recurring_hints
 ),
 
@@ -197,7 +200,9 @@ plan_feedback as (
             format_units('100 * plan_quality.plan_bias'), "'%, limit +-'",
             format_units('100 * run_context.sop_plan_bias_limit'), "'%)'"]) }} as evidence,
         cast(null as bigint) as cycles_seen,
-        cast(null as double) as impact_value
+        cast(null as double) as impact_value,
+        cast(null as bigint) as exception_count,
+        cast(null as double) as short_units
     from plan_quality
     cross join run_context
     where abs(plan_quality.plan_bias) > run_context.sop_plan_bias_limit
@@ -218,27 +223,121 @@ plan_feedback as (
             'cast(plan_quality.weeks as ' ~ dbt.type_string() ~ ')', "' weeks, limit '",
             format_units('100 * run_context.sop_plan_wape_limit'), "'%'"]) }},
         null,
+        null,
+        null,
         null
     from plan_quality
     cross join run_context
     where plan_quality.plan_wape > run_context.sop_plan_wape_limit
 ),
 
+-- Escalations: what S&OE could not cover inside the time fence, grouped per product family
+-- x region, with the root cause the data points to for most of them: supply late (an open
+-- order of the SKU-location is late), demand above plan (actuals over the sensing window
+-- at least 10 % above plan), else no stock in the network to transfer.
+escalated as (
+    select
+        exceptions.product_family,
+        exceptions.region,
+        exceptions.sku,
+        exceptions.location_id,
+        coalesce(exceptions.residual_shortage_units, exceptions.exception_units) as short_units,
+        exceptions.impact_value,
+        case
+            when late.sku is not null then 'supply_late'
+            when (sensing.window_actual_units - sensing.window_plan_units)
+                >= 0.1 * sensing.window_plan_units and sensing.window_plan_units > 0
+                then 'demand_above_plan'
+            else 'no_stock_in_network'
+        end as hint_code
+    from {{ ref('exceptions') }} as exceptions
+    left join (
+        select distinct sku, location_id
+        from {{ ref('exceptions') }}
+        where exception_type = 'late_supply'
+    ) as late
+        on exceptions.sku = late.sku
+        and exceptions.location_id = late.location_id
+    left join sensing
+        on exceptions.sku = sensing.sku
+        and exceptions.location_id = sensing.location_id
+    where exceptions.escalate_to_sop
+),
+
+escalation_causes as (
+    select
+        product_family,
+        region,
+        hint_code,
+        count(*) as escalations,
+        sum(impact_value) as impact_value
+    from escalated
+    group by product_family, region, hint_code
+),
+
+escalation_groups as (
+    select
+        escalated.product_family,
+        escalated.region,
+        count(*) as escalations,
+        sum(escalated.short_units) as short_units,
+        sum(escalated.impact_value) as impact_value,
+        {{ dbt.listagg(dbt.concat(['escalated.sku', "'@'", 'escalated.location_id']), "', '",
+                       'order by escalated.impact_value desc, escalated.sku, escalated.location_id') }}
+            as subjects
+    from escalated
+    group by escalated.product_family, escalated.region
+),
+
+main_cause as (
+    select product_family, region, hint_code, escalations as cause_count
+    from (
+        select
+            escalation_causes.*,
+            row_number() over (
+                partition by product_family, region
+                order by escalations desc, impact_value desc, hint_code
+            ) as cause_rank
+        from escalation_causes
+    ) as ranked
+    where cause_rank = 1
+),
+
 escalation_feedback as (
     select
         'escalation' as feedback_type,
-        product_family,
-        region,
-        sku,
-        location_id,
-        exception_type,
-        'escalated_shortage' as hint_code,
-        recommended_action as hint,
-        reason as evidence,
+        escalation_groups.product_family,
+        escalation_groups.region,
+        cast(null as {{ dbt.type_string() }}) as sku,
+        cast(null as {{ dbt.type_string() }}) as location_id,
+        cast('projected_stockout' as {{ dbt.type_string() }}) as exception_type,
+        main_cause.hint_code,
+        {{ dbt.concat([
+            'cast(escalation_groups.escalations as ' ~ dbt.type_string() ~ ')',
+            "' stockouts of '", 'escalation_groups.product_family', "' in '", 'escalation_groups.region',
+            "' cannot be covered inside the time fence: '",
+            "case main_cause.hint_code "
+            "when 'supply_late' then 'open supply is late' "
+            "when 'demand_above_plan' then 'demand runs above the plan' "
+            "else 'no stock in the network to transfer' end",
+            "case when main_cause.cause_count < escalation_groups.escalations then "
+            + dbt.concat(["' for '", 'cast(main_cause.cause_count as ' ~ dbt.type_string() ~ ')',
+                          "' of them'"]) + " else '' end",
+            "'; re-plan supply or demand'"
+        ]) }} as hint,
+        {{ dbt.concat([
+            format_units('escalation_groups.short_units'), "' units short, impact '",
+            format_units('escalation_groups.impact_value'), "' " ~ currency ~ ": '",
+            'escalation_groups.subjects'
+        ]) }} as evidence,
         cast(null as bigint) as cycles_seen,
-        impact_value
-    from {{ ref('exceptions') }}
-    where escalate_to_sop
+        escalation_groups.impact_value,
+        cast(escalation_groups.escalations as bigint) as exception_count,
+        cast(escalation_groups.short_units as double) as short_units
+    from escalation_groups
+    inner join main_cause
+        on escalation_groups.product_family = main_cause.product_family
+        and escalation_groups.region = main_cause.region
 ),
 
 final as (

@@ -8,7 +8,7 @@ from dagster_duckdb import DuckDBResource
 from soe_pipeline.defs.resources import DeploymentConfig
 from soe_pipeline.quality import worker as gx_worker
 from soe_pipeline.settings import RunContext, resolve_thresholds, today_utc
-from soe_pipeline.warehouse import write_run_context
+from soe_pipeline.warehouse import write_run_context, write_transfer_lanes
 
 
 class RunContextConfig(dg.Config):
@@ -23,8 +23,9 @@ class RunContextConfig(dg.Config):
     key=["pipeline", "run_context"],
     group_name="pipeline",
     kinds={"duckdb"},
-    description="One row (raw.run_context): the run's as_of date and thresholds. "
-    "dbt models read it instead of dbt vars, so changing as_of never forces a re-parse.",
+    description="One row (raw.run_context): the run's as_of date and thresholds, and the "
+    "transfer lanes in force (raw.transfer_lanes). dbt models read them instead of dbt vars, "
+    "so changing as_of never forces a re-parse.",
 )
 def run_context(
     context: dg.AssetExecutionContext,
@@ -36,10 +37,12 @@ def run_context(
     # has started it before loading the definitions): the first validation is seconds away.
     gx_worker.start()
     as_of = dt.date.fromisoformat(config.as_of) if config.as_of else today_utc()
-    thresholds = resolve_thresholds({**deployment.load().thresholds, **config.thresholds})
+    settings = deployment.load()
+    thresholds = resolve_thresholds({**settings.thresholds, **config.thresholds})
     run = RunContext(as_of=as_of, run_id=context.run_id, thresholds=thresholds)
     with warehouse.get_connection() as con:
         write_run_context(con, run)
+        write_transfer_lanes(con, settings.transfer_lanes())
     context.log.info(f"as_of {as_of}; thresholds {run.thresholds}")
     return dg.MaterializeResult(
         metadata={"as_of": str(as_of), **{k: float(v) for k, v in run.thresholds.items()}}
