@@ -57,7 +57,8 @@ EXPECTED = {
         ("late_supply", "KTL-GN", "DC1", D("2026-11-16")): (D("2026-11-16"), 60, 0, "medium", False),
         ("excess_inventory", "DEC-250", "DC2", D("2026-11-09")): (D("2026-11-09"), 115, 460, "low", False),
         ("expiry_risk", "DEC-250", "DC2", D("2026-12-14")): (D("2026-12-14"), 30, 120, "medium", False),
-        ("demand_shift", "HOU-250", "ST1", D("2026-11-09")): (D("2026-11-30"), 112, 952, "medium", False),
+        # Seen in the previous weekly cycle too: a persistent shift goes to S&OP.
+        ("demand_shift", "HOU-250", "ST1", D("2026-11-09")): (D("2026-11-30"), 112, 952, "medium", True),
     },
     D("2026-11-16"): {
         ("projected_stockout", "GRD-HND", "ST3", D("2026-11-16")): (D("2027-02-08"), 26, 1794, "critical", True),
@@ -67,7 +68,7 @@ EXPECTED = {
         ("schedule_miss", "ESP-1K", "PL1", D("2026-11-16")): (D("2026-11-16"), 80, 1120, "medium", False),
         ("excess_inventory", "DEC-250", "DC2", D("2026-11-16")): (D("2026-11-16"), 110, 440, "low", False),
         ("expiry_risk", "DEC-250", "DC2", D("2026-12-14")): (D("2026-12-14"), 30, 120, "medium", False),
-        ("demand_shift", "HOU-250", "ST1", D("2026-11-16")): (D("2026-12-07"), 112, 952, "medium", False),
+        ("demand_shift", "HOU-250", "ST1", D("2026-11-16")): (D("2026-12-07"), 112, 952, "medium", True),
     },
 }
 
@@ -151,6 +152,11 @@ def _snapshot(warehouse: Path, as_of: dt.date) -> dict:
         "cover": query(
             warehouse,
             "select sku, location_id, weeks_of_cover from marts.sku_location_status",
+        ),
+        "escalation_feedback": query(
+            warehouse,
+            "select product_family, region, exception_type, hint_code, exception_count, short_units, "
+            "hint from marts.sop_feedback where feedback_type = 'escalation' order by all",
         ),
     }
 
@@ -253,6 +259,20 @@ def test_decaf_cover_at_dc2(cycles, as_of, cover):
     # Every other SKU-location with demand covers at most 16 weeks; without demand, null.
     assert {key for key, weeks in rows.items() if weeks is not None and weeks > 16} == {
         ("DEC-250", "DC2")}
+
+
+def test_sop_feedback_groups_the_escalations_with_a_root_cause(cycles):
+    feedback = _run(cycles, D("2026-11-09"))["escalation_feedback"]
+    assert feedback == [
+        # ST3's grinders: no donor anywhere, nothing on order; 25 units short over the horizon.
+        ("BREWING", "SOUTH", "projected_stockout", "no_stock_in_network", 1, 25.0,
+         "1 stockouts of BREWING in SOUTH cannot be covered inside the time fence: no stock in the "
+         "network to transfer; re-plan supply or demand"),
+        # ST1's house blend sells twice its plan, for the second cycle running.
+        ("COFFEE", "NORTH", "demand_shift", "demand_above_plan", 1, 112.0,
+         "1 persistent demand shifts of COFFEE in NORTH: demand runs above the plan; re-plan "
+         "supply or demand"),
+    ]
 
 
 def test_exception_history_after_three_runs(cycles):

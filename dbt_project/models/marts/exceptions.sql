@@ -1,6 +1,10 @@
 -- BI contract: the open exceptions for the as_of, one row per problem, ranked by impact
 -- discounted by how soon it hits, each with its reason, drivers and recommended action.
 {%- set currency = var('currency') %}
+{#- The exceptions earlier runs saw (int_exception_sightings is built from this model, so it is
+    read as it stands before this build, not ref'd): a demand shift seen in the previous weekly
+    cycle too is persistent. -#}
+{%- set sightings = adapter.get_relation(this.database, 'intermediate', 'int_exception_sightings') %}
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
 ),
@@ -75,6 +79,19 @@ stale_inputs as (
     inner join stale_locations
         on exception_inputs.system = stale_locations.system
         and exception_inputs.extract = stale_locations.extract
+),
+
+previous_cycle_shifts as (
+    {%- if sightings is not none %}
+    select distinct sightings.exception_id
+    from {{ sightings }} as sightings
+    cross join run_context
+    where sightings.exception_type = 'demand_shift'
+        and sightings.week0_start = cast({{ dbt.dateadd('day', -7, 'run_context.week0_start') }} as date)
+    {%- else %}
+    select cast(null as {{ dbt.type_string() }}) as exception_id
+    where 1 = 0
+    {%- endif %}
 ),
 
 identified as (
@@ -164,8 +181,14 @@ described as (
                 then 'Expedite with the supplier or plant, or re-source'
             when detected.exception_type = 'schedule_miss'
                 then 'Reprioritise the production schedule to recover the shortfall'
+            when detected.exception_type = 'demand_shift' and previous_cycle_shifts.exception_id is not null
+                then 'Persistent: seen in the previous weekly cycle too; escalated to S&OP to re-plan demand'
             when detected.exception_type = 'demand_shift'
-                then 'Review the demand plan for the coming weeks; feed it to S&OP if it persists'
+                and detected.impact_value >= run_context.escalation_impact
+                then {{ dbt.concat(["'Escalated to S&OP: the shift runs beyond the time fence with impact at or above '",
+                    format_units('run_context.escalation_impact'), "' " ~ currency ~ "; re-plan demand'"]) }}
+            when detected.exception_type = 'demand_shift'
+                then 'Review the demand plan for the coming weeks; escalated to S&OP if it persists next cycle'
         end as recommended_action,
         case
             when detected.exception_type in ('projected_stockout', 'below_safety_stock')
@@ -197,8 +220,16 @@ described as (
         detected.impact_value / (1 + detected.first_week_index) as priority_score,
         -- Escalation means re-planning is needed: a stockout the coordinated actions cannot
         -- cover inside the time fence (soe_pipeline.actions decides, with the option
-        -- escalate_covered_impact); a covered shortage or a safety-stock gap is S&OE's own.
-        coalesce(exception_actions.escalate_to_sop, false) as escalate_to_sop,
+        -- escalate_covered_impact), or a persistent demand shift; a covered shortage or a
+        -- safety-stock gap is S&OE's own business.
+        coalesce(exception_actions.escalate_to_sop, false)
+            or (
+                -- a persistent demand shift: seen in 2 consecutive cycles, or beyond the fence
+                -- (it spans the sensing weeks) with impact over the threshold
+                detected.exception_type = 'demand_shift'
+                and (previous_cycle_shifts.exception_id is not null
+                     or detected.impact_value >= run_context.escalation_impact)
+            ) as escalate_to_sop,
         exception_actions.covered_units,
         exception_actions.residual_shortage_units,
         exception_stale_inputs.stale_inputs,
@@ -215,6 +246,8 @@ described as (
         and detected.location_id = positions.location_id
     left join exception_stale_inputs
         on detected.exception_id = exception_stale_inputs.exception_id
+    left join previous_cycle_shifts
+        on detected.exception_id = previous_cycle_shifts.exception_id
 ),
 
 final as (

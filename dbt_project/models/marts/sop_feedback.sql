@@ -231,19 +231,23 @@ plan_feedback as (
     where plan_quality.plan_wape > run_context.sop_plan_wape_limit
 ),
 
--- Escalations: what S&OE could not cover inside the time fence, grouped per product family
--- x region, with the root cause the data points to for most of them: supply late (an open
--- order of the SKU-location is late), demand above plan (actuals over the sensing window
--- at least 10 % above plan), else no stock in the network to transfer.
+-- Escalations: stockouts S&OE could not cover inside the time fence and persistent demand
+-- shifts, grouped per product family x region and type, with the root cause the data points
+-- to for most of them: supply late (an open order of the SKU-location is late), demand above
+-- (or, for shifts, below) plan, else no stock in the network to transfer.
 escalated as (
     select
         exceptions.product_family,
         exceptions.region,
+        exceptions.exception_type,
         exceptions.sku,
         exceptions.location_id,
         coalesce(exceptions.residual_shortage_units, exceptions.exception_units) as short_units,
         exceptions.impact_value,
         case
+            when exceptions.exception_type = 'demand_shift' and exceptions.driver_value < 0
+                then 'demand_below_plan'
+            when exceptions.exception_type = 'demand_shift' then 'demand_above_plan'
             when late.sku is not null then 'supply_late'
             when (sensing.window_actual_units - sensing.window_plan_units)
                 >= 0.1 * sensing.window_plan_units and sensing.window_plan_units > 0
@@ -268,17 +272,19 @@ escalation_causes as (
     select
         product_family,
         region,
+        exception_type,
         hint_code,
         count(*) as escalations,
         sum(impact_value) as impact_value
     from escalated
-    group by product_family, region, hint_code
+    group by product_family, region, exception_type, hint_code
 ),
 
 escalation_groups as (
     select
         escalated.product_family,
         escalated.region,
+        escalated.exception_type,
         count(*) as escalations,
         sum(escalated.short_units) as short_units,
         sum(escalated.impact_value) as impact_value,
@@ -286,16 +292,16 @@ escalation_groups as (
                        'order by escalated.impact_value desc, escalated.sku, escalated.location_id') }}
             as subjects
     from escalated
-    group by escalated.product_family, escalated.region
+    group by escalated.product_family, escalated.region, escalated.exception_type
 ),
 
 main_cause as (
-    select product_family, region, hint_code, escalations as cause_count
+    select product_family, region, exception_type, hint_code, escalations as cause_count
     from (
         select
             escalation_causes.*,
             row_number() over (
-                partition by product_family, region
+                partition by product_family, region, exception_type
                 order by escalations desc, impact_value desc, hint_code
             ) as cause_rank
         from escalation_causes
@@ -310,15 +316,19 @@ escalation_feedback as (
         escalation_groups.region,
         cast(null as {{ dbt.type_string() }}) as sku,
         cast(null as {{ dbt.type_string() }}) as location_id,
-        cast('projected_stockout' as {{ dbt.type_string() }}) as exception_type,
+        escalation_groups.exception_type,
         main_cause.hint_code,
         {{ dbt.concat([
             'cast(escalation_groups.escalations as ' ~ dbt.type_string() ~ ')',
-            "' stockouts of '", 'escalation_groups.product_family', "' in '", 'escalation_groups.region',
-            "' cannot be covered inside the time fence: '",
+            "case when escalation_groups.exception_type = 'demand_shift' "
+            "then ' persistent demand shifts of ' else ' stockouts of ' end",
+            'escalation_groups.product_family', "' in '", 'escalation_groups.region',
+            "case when escalation_groups.exception_type = 'demand_shift' then ': ' "
+            "else ' cannot be covered inside the time fence: ' end",
             "case main_cause.hint_code "
             "when 'supply_late' then 'open supply is late' "
             "when 'demand_above_plan' then 'demand runs above the plan' "
+            "when 'demand_below_plan' then 'demand runs below the plan' "
             "else 'no stock in the network to transfer' end",
             "case when main_cause.cause_count < escalation_groups.escalations then "
             + dbt.concat(["' for '", 'cast(main_cause.cause_count as ' ~ dbt.type_string() ~ ')',
@@ -338,6 +348,7 @@ escalation_feedback as (
     inner join main_cause
         on escalation_groups.product_family = main_cause.product_family
         and escalation_groups.region = main_cause.region
+        and escalation_groups.exception_type = main_cause.exception_type
 ),
 
 final as (
