@@ -30,7 +30,9 @@ How `recommend_actions` decides, in order:
    otherwise the largest donors first, at most `max_donors`.
 4. Expedites. For what is still short, open purchase and production orders of the same
    SKU-location that land after the first short week are pulled into it, earliest first,
-   by no more than that week-range still lacks.
+   by no more than that week-range still lacks, while that week is inside the expedite
+   horizon (`transfer_horizon_weeks`, default the time fence plus one week); later
+   shortages are for supply planning, not a chain of expedites of every later order.
 5. Escalation means re-planning is needed: a stockout still short inside the time fence
    after transfers and expedites. A covered shortage or a safety-stock gap is not escalated
    (the old "impact at or above escalation_impact, even if covered" rule is the option
@@ -111,8 +113,9 @@ class ActionSettings:
         at least escalation_impact is also escalated while any of it is uncovered (the old
         rule, off by default: S&OP would hear of what S&OE is solving).
     max_donors: donors a need may be split over (one donor covering it all is preferred).
-    transfer_horizon_weeks: needs whose first short week lies beyond it get no transfer (a
-        supply-planning matter); 0 = the time fence plus the lane's lead time in weeks.
+    transfer_horizon_weeks: needs whose first short week lies at or beyond it get no transfer
+        or expedite (a supply-planning matter); 0 = the time fence plus the lane's lead time
+        in weeks (transfers), plus one week (expedites).
     sensing_weeks, sensing_down_ratio: no transfer for a shortage that starts after the
         sensing weeks while the sensed forecast there is below this share of the plan.
     """
@@ -412,7 +415,8 @@ def recommend_actions(projection: pd.DataFrame, sku_locations: pd.DataFrame,
         initial_shortage = need.shortage()
         _plan_transfers(need, donors.get(need.sku, []), lanes, reversed_lanes,
                         as_of_offset_days, settings)
-        _plan_expedites(need, supply.get((need.sku, need.location_id)), weekly.horizon_weeks)
+        _plan_expedites(need, supply.get((need.sku, need.location_id)), weekly.horizon_weeks,
+                        settings)
         records.extend(_finish_need(need, initial_shortage, settings, outcomes))
     return ActionPlan(_actions_frame(records), _exception_outcomes(exceptions, outcomes))
 
@@ -684,13 +688,18 @@ def _take(need: _Need, move: _Move) -> None:
     })
 
 
-def _plan_expedites(need: _Need, orders: list[tuple] | None, horizon_weeks: int) -> None:
-    """Pull open orders landing after the first short week into it, earliest first."""
+def _plan_expedites(need: _Need, orders: list[tuple] | None, horizon_weeks: int,
+                    settings: ActionSettings) -> None:
+    """Pull open orders landing after the first short week into it, earliest first, while
+    that week is inside the expedite horizon (transfer_horizon_weeks, or the time fence plus
+    a week): a shortage further out is for supply planning to re-plan, not a chain of
+    expedites of every later order."""
     if orders is None:
         return
+    horizon = settings.transfer_horizon_weeks or settings.time_fence_weeks + 1
     for reference, id_reference, landing_week, open_units in orders:
         short_weeks = np.flatnonzero(_whole_units_needed(need.shortage()) > 0)
-        if not len(short_weeks):
+        if not len(short_weeks) or short_weeks[0] >= horizon:
             return
         first_short = int(short_weeks[0])
         if int(landing_week) <= first_short:
