@@ -225,7 +225,7 @@ def test_burst_of_files_starts_one_run_once_settled_and_never_again(tmp_path):
     assert request.tags["soe/as_of"] == as_of_in_run_config(request)
     assert request.tags["soe/new_files"] == "8"
     assert request.tags["soe/extracts"] == "pos/daily_sales,wms/shipments"
-    assert json.loads(settled.cursor)["seen"] == sorted(
+    assert list(json.loads(settled.cursor)["seen"]) == sorted(
         p.relative_to(landing).as_posix() for p in burst
     )
 
@@ -240,6 +240,13 @@ def test_burst_of_files_starts_one_run_once_settled_and_never_again(tmp_path):
     assert second.run_key != request.run_key
     assert "pos/daily_sales/daily_sales_20260108T010000Z.csv" in json.loads(later.cursor)["seen"]
     assert not run_requests(evaluate(landing, cursor=later.cursor))
+
+    # The source re-delivers a corrected file under the same name: one more run, for it alone.
+    write_extract(landing, "pos", "daily_sales", [{**POS_ROW, "units_sold": 99}], stamp="20260103T010000Z")
+    age(burst[2], SETTLE + 1)
+    (redelivery,) = run_requests(evaluate(landing, cursor=later.cursor))
+    assert redelivery.tags["soe/new_files"] == "1"
+    assert redelivery.run_key not in (request.run_key, second.run_key)
 
 
 def test_erp_extract_starts_the_weekly_cycle(tmp_path):
@@ -294,9 +301,17 @@ def test_cursor_forgets_files_removed_from_the_landing_folder(tmp_path):
         cursor=cursor, resources={"landing": LandingFolder(path=str(landing))}
     )
     assert isinstance(landing_files_sensor(context), dg.SkipReason)
-    assert json.loads(context.cursor)["seen"] == [
+    assert list(json.loads(context.cursor)["seen"]) == [
         "pos/daily_sales/daily_sales_20260106T010000Z.csv"
     ]
+
+
+def test_a_cursor_of_the_older_list_format_still_counts_its_files_as_seen(tmp_path):
+    landing = tmp_path / "landing"
+    path = write_extract(landing, "pos", "daily_sales", [POS_ROW], stamp="20260106T010000Z")
+    age(path, SETTLE + 1)
+    old = json.dumps({"seen": ["pos/daily_sales/daily_sales_20260106T010000Z.csv"]})
+    assert isinstance(evaluate(landing, cursor=old), dg.SkipReason)
 
 
 def test_empty_or_missing_landing_folder_starts_nothing(tmp_path):

@@ -47,11 +47,13 @@ class LandingDecision:
     settled: bool
     reason: str
     cursor: str
-    """Cursor to store: all present files seen once the run is requested; else the old one."""
+    """Cursor to store: all present files seen (with their write time) once the run is
+    requested; else the old one."""
 
     @property
     def run_key(self) -> str:
-        digest = hashlib.sha256("\n".join(f.path for f in self.new_files).encode()).hexdigest()
+        digest = hashlib.sha256(
+            "\n".join(f"{f.path}@{f.modified_at}" for f in self.new_files).encode()).hexdigest()
         return f"landing-{digest[:16]}"
 
     @property
@@ -91,18 +93,25 @@ def scan_landing(landing_dir: Path) -> list[ExtractFile]:
     return sorted(files, key=lambda f: f.path)
 
 
-def parse_cursor(cursor: str | None) -> set[str]:
-    """Files already seen. An unreadable cursor counts as none seen: better one extra run than none."""
+def parse_cursor(cursor: str | None) -> dict[str, float]:
+    """Files already seen, with the write time they were seen at. An unreadable cursor counts
+    as none seen: better one extra run than none. A cursor of an older version (a list of
+    paths) counts its files as seen whatever their write time."""
     if not cursor:
-        return set()
+        return {}
     try:
-        return set(json.loads(cursor)["seen"])
+        seen = json.loads(cursor)["seen"]
     except (ValueError, KeyError, TypeError):
-        return set()
+        return {}
+    if isinstance(seen, list):
+        return dict.fromkeys(seen, float("inf"))
+    if isinstance(seen, dict):
+        return {str(path): float(modified) for path, modified in seen.items()}
+    return {}
 
 
-def dump_cursor(seen: set[str]) -> str:
-    return json.dumps({"seen": sorted(seen)}, separators=(",", ":"))
+def dump_cursor(seen: dict[str, float]) -> str:
+    return json.dumps({"seen": dict(sorted(seen.items()))}, separators=(",", ":"))
 
 
 def decide(
@@ -110,6 +119,8 @@ def decide(
 ) -> LandingDecision:
     """Whether the unseen files call for a run now.
 
+    A file is unseen when its path is new, or when it was written again since it was seen
+    (a source re-delivering a corrected file under the same name: the run loads it again).
     Settle rule: the burst is over once no unseen file has been written for `settle_seconds`;
     a folder that never goes quiet still gets its run `MAX_WAIT_FACTOR * settle_seconds` after
     its first unseen file. The cursor keeps only files still present, so it does not grow as
@@ -117,8 +128,9 @@ def decide(
     """
     seen = parse_cursor(cursor)
     present = {f.path for f in files}
-    new_files = tuple(f for f in files if f.path not in seen)
-    pruned = dump_cursor(seen & present)
+    new_files = tuple(f for f in files if f.modified_at > seen.get(f.path, float("-inf")))
+    kept = {path: modified for path, modified in seen.items() if path in present}
+    pruned = dump_cursor(kept)
     if not new_files:
         return LandingDecision((), False, "no new extract files", pruned)
     quiet_for = now - max(f.modified_at for f in new_files)
@@ -135,7 +147,7 @@ def decide(
         new_files,
         True,
         f"{len(new_files)} new extract files settled",
-        dump_cursor((seen & present) | {f.path for f in new_files}),
+        dump_cursor(kept | {f.path: f.modified_at for f in new_files}),
     )
 
 
@@ -159,9 +171,11 @@ def landing_files_sensor(
     - Which job: `weekly_soe_cycle` when any new file is an ERP extract (only the weekly
       cycle ingests ERP, and a new plan or master changes every projection), otherwise
       `daily_sensing_refresh` (POS and WMS).
-    - Cursor: JSON `{"seen": [<system>/<extract>/<file>, ...]}`, the files already covered by
-      a run request, pruned to files still in the folder. A file is never the reason for two
-      runs; the run key (a hash of the new file set) makes a re-evaluated tick harmless too.
+    - Cursor: JSON `{"seen": {<system>/<extract>/<file>: <write time>, ...}}`, the files
+      already covered by a run request, pruned to files still in the folder. A file is the
+      reason for a second run only when it is written again (a corrected re-delivery); the
+      run key (a hash of the new files and their write times) makes a re-evaluated tick
+      harmless too.
     - Settle rule: wait until no new file has been written for `settle_seconds`
       (assets/automation.yml), then request one run covering every new file; a folder that
       never goes quiet gets its run `MAX_WAIT_FACTOR * settle_seconds` after its first new file.
@@ -173,7 +187,7 @@ def landing_files_sensor(
         scan_landing(Path(landing.path)), context.cursor, now, settings.settle_seconds
     )
     if not decision.settled:
-        if decision.cursor != (context.cursor or dump_cursor(set())):
+        if decision.cursor != (context.cursor or dump_cursor({})):
             context.update_cursor(decision.cursor)
         return dg.SkipReason(decision.reason)
     as_of = as_of_for(dt.datetime.fromtimestamp(now, dt.UTC), settings.timezone)
