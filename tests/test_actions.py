@@ -743,3 +743,43 @@ def test_a_planner_would_send_these_actions_out():
     assert outcomes.loc["g", "recommended_action"] == (
         "no transfer: DC2: would reverse an open transfer; escalate to S&OP: 10 units short "
         "inside the 2-week time fence, no donor or open supply in time")
+
+
+def test_no_transfer_for_a_shortage_only_in_plan_weeks_that_sensing_does_not_believe():
+    # ST1 is short from week 6, on the plan; sensing sees a third of the plan in weeks 0-3.
+    projection = projection_frame({
+        ("A", "ST1"): ([40] * 6 + [-30] * 7, 0),
+        ("A", "DC01"): (flat(900), 100),
+    })
+    projection["plan_units"] = 30.0
+    projection["sensed_units"] = np.where(projection["week_index"] < 4, 10.0, np.nan)
+    sku_locations = sku_location_frame([("A", "ST1", 3, False), ("A", "DC01", 0, True)])
+    exceptions = exception_frame([("e1", "projected_stockout", "A", "ST1", 6, 12, 300.0)])
+
+    plan = recommend_actions(projection, sku_locations, supply_frame(), exceptions,
+                             as_of_offset_days=0,
+                             settings=ActionSettings(transfer_horizon_weeks=13))
+
+    assert plan.actions.empty
+    assert plan.exceptions.iloc[0]["recommended_action"].startswith(
+        "no transfer: short only from week 6, on the plan, while sensed demand is 33% of the plan")
+
+
+def test_no_transfer_that_costs_more_than_the_margin_it_protects():
+    # 10 units short at a margin of 5 each (price 10, cost 5): 50 protected; the lane costs 6 a unit.
+    projection = projection_frame({("A", "ST1"): (flat(-10), 0), ("A", "DC01"): (flat(900), 100)})
+    sku_locations = sku_location_frame([("A", "ST1", 3, False), ("A", "DC01", 0, True)])
+    exceptions = exception_frame([("e1", "projected_stockout", "A", "ST1", 0, 12, 100.0)])
+    expensive = (Lane("dc", "store", cost_per_unit=6.0),)
+    cheap = (Lane("dc", "store", cost_per_unit=4.0, pack_units=6),)
+
+    refused = recommend_actions(projection, sku_locations, supply_frame(), exceptions,
+                                as_of_offset_days=0, lanes=expensive)
+    made = recommend_actions(projection, sku_locations, supply_frame(), exceptions,
+                             as_of_offset_days=0, lanes=cheap)
+
+    assert refused.actions["action_type"].tolist() == ["escalation"]
+    assert "DC01: moving 10 costs 60.00, more than the 50.00 it protects" in (
+        refused.exceptions.iloc[0]["recommended_action"])
+    # Two packs of 6: 12 units for 48.00, protecting 10 units' margin of 50.00.
+    assert made.actions[["action_type", "units"]].values.tolist() == [["transfer", 12]]
