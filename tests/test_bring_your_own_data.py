@@ -117,3 +117,25 @@ def test_a_silent_store_is_named_and_only_its_exceptions_are_low_confidence(tmp_
     assert ("inventory_mismatch", "ST1", "high", None) in confidence, confidence
     assert {row[2] for row in confidence if row[1] == "DC1"} == {"high"}, confidence
     assert all(row[3] == silent for row in confidence if row[2] == "low"), confidence
+
+
+def test_a_corrected_redelivery_moves_the_weekly_totals_it_touches(tmp_path, run_cycle):
+    # The POS file said 9 units on Tuesday 2026-01-06 (week of 01-05); the source re-delivers it
+    # under the same name: the sale was on 2025-12-30 (week of 12-29), 12 units.
+    landing = two_sku_landing(tmp_path / "landing")
+    (pos,) = (landing / "pos" / "daily_sales").iterdir()
+    first = run_cycle(landing, TWO_SKU_AS_OF)
+    assert first.success, first.errors
+    totals_sql = ("select week_start::varchar, units from intermediate.int_weekly_event_totals "
+                  "where source = 'pos' order by 1")
+    assert query(first.warehouse, totals_sql) == [("2026-01-05", 9.0)]
+
+    pos.write_text("business_date,location_id,sku,units_sold,net_sales_amount\n"
+                   "2025-12-30,ST1,B,12,240\n")
+    second = run_cycle(landing, TWO_SKU_AS_OF)
+
+    assert second.success, second.errors
+    # The week the old row was in is recomputed too: nothing is left there.
+    assert query(second.warehouse, totals_sql) == [("2025-12-29", 12.0)]
+    assert query(second.warehouse, "select files_read, files_reloaded from marts.data_health "
+                 "where extract = 'daily_sales'") == [(1, 1)]
