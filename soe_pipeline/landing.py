@@ -329,11 +329,18 @@ def _reject_reason(contract: Contract, native: frozenset[str]) -> str:
 def ensure_table(
     con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, tuple[str, str]], constraint: str = ""
 ) -> None:
-    """Create a pipeline table, or add the columns a warehouse of an older version lacks."""
+    """Create a pipeline table, or add the columns a warehouse of an older version lacks
+    (one catalog look-up when nothing is missing: this runs before every load and check)."""
     definition = ", ".join(f"{name} {type_}" for name, (type_, _) in columns.items())
     con.execute(f"create table if not exists {table} ({definition}{constraint})")
-    for name, (type_, _) in columns.items():
-        con.execute(f"alter table {table} add column if not exists {name} {type_}")
+    schema, name = table.split(".")
+    present = {row[0] for row in con.execute(
+        "select column_name from information_schema.columns "
+        "where table_catalog = current_database() and table_schema = ? and table_name = ?",
+        [schema, name]).fetchall()}
+    for column, (type_, _) in columns.items():
+        if column not in present:
+            con.execute(f"alter table {table} add column {column} {type_}")
 
 
 def ensure_loaded_files_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -361,14 +368,11 @@ class _KnownFile:
     size: int | None
     mtime_ns: int | None
     sha256: str | None
-    rows_loaded: int = 0
 
 
 def _known_files(con: duckdb.DuckDBPyConnection, table: str, contract: Contract) -> dict[str, _KnownFile]:
-    rows_loaded = "rows_loaded" if table == LOADED_FILES_TABLE else "0"
     rows = con.execute(
-        f"select source_file, file_size, file_mtime_ns, content_sha256, {rows_loaded} "
-        f"from {table} where extract = ?",
+        f"select source_file, file_size, file_mtime_ns, content_sha256 from {table} where extract = ?",
         [contract.name],
     ).fetchall()
     return {row[0]: _KnownFile(*row[1:]) for row in rows}
@@ -733,6 +737,27 @@ def _first_reject(con: duckdb.DuckDBPyConnection, contract: Contract) -> str:
     return f"{reason!r} in {source_file}: [{row}]"
 
 
+def _previous_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    file: LandingFile,
+    name: str,
+    files: list[LandingFile],
+    landing_dir: Path,
+    per_file: dict[str, tuple[int, int]],
+) -> tuple[dt.datetime, str, int] | None:
+    """(extracted_at, file, rows loaded) of the snapshot before `file`, loaded or in this batch."""
+    history = con.execute(
+        f"select extracted_at, source_file, rows_loaded from {LOADED_FILES_TABLE} where extract = ?",
+        [contract.name],
+    ).fetchall()
+    for other in files:
+        other_name = str(other.path.relative_to(landing_dir))
+        history.append((other.extracted_at, other_name, per_file.get(other_name, (0, 0))[1]))
+    earlier = [entry for entry in history if entry[:2] < (file.extracted_at, name)]
+    return max(earlier) if earlier else None
+
+
 def _check_batch(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
@@ -743,23 +768,11 @@ def _check_batch(
     """File-level rules on the staged batch: no empty snapshot after one with rows (it would
     wipe every row; a source that never had any, e.g. no production orders, may send none),
     not mostly rejected rows."""
-    history = [
-        (extracted_at, name, rows)
-        for name, extracted_at, rows in con.execute(
-            f"select source_file, extracted_at, rows_loaded from {LOADED_FILES_TABLE} where extract = ?",
-            [contract.name],
-        ).fetchall()
-    ]
-    for file in files:
-        name = str(file.path.relative_to(landing_dir))
-        history.append((file.extracted_at, name, per_file.get(name, (0, 0))[1]))
-    history.sort()
     for file in files:
         name = str(file.path.relative_to(landing_dir))
         read, good = per_file.get(name, (0, 0))
         if read == 0 and contract.kind == "snapshot":
-            position = next(i for i, (_, n, _) in enumerate(history) if n == name)
-            previous = history[position - 1] if position else None
+            previous = _previous_snapshot(con, contract, file, name, files, landing_dir, per_file)
             if previous and previous[2]:
                 raise LandingError(
                     file.path, "empty snapshot",
