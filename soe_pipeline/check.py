@@ -30,9 +30,8 @@ from soe_pipeline.landing import (
     parse_file_name,
     referenced_masters,
 )
-from soe_pipeline.quality.freshness import evaluate_freshness
 from soe_pipeline.quality.gate import check_unique_keys
-from soe_pipeline.warehouse import newest_visible, silent_locations
+from soe_pipeline.warehouse import judge_freshness
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,6 @@ def _load(
     con: duckdb.DuckDBPyConnection,
     contract: Contract,
     files: list[Path],
-    landing: Path,
     farm: Path,
     deployment: Deployment,
 ) -> list[Problem]:
@@ -125,23 +123,16 @@ def check_landing(landing: Path, as_of: dt.date, deployment: Deployment) -> list
     """Every problem found in `landing` for a run as of `as_of`, all extracts at once."""
     landing = Path(landing).resolve()
     problems: list[Problem] = []
-    visible_before = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
     with duckdb.connect() as con, tempfile.TemporaryDirectory(prefix="soe-check-") as farm:
         for contract in _masters_first(load_contracts()):
             label = f"{contract.system}/{contract.extract}"
             ensure_raw_tables(con, contract)
             files, file_problems = _file_problems(con, contract, landing, deployment)
-            load_problems = _load(con, contract, files, landing, Path(farm), deployment)
+            load_problems = _load(con, contract, files, Path(farm), deployment)
             problems += file_problems + load_problems
             if any(p.severity == "error" for p in file_problems + load_problems):
                 continue  # its freshness would only repeat the failure
-            newest_extracted_at, newest_business_date = newest_visible(con, contract, visible_before)
-            silent, active = silent_locations(con, contract, as_of, visible_before)
-            freshness = evaluate_freshness(
-                contract, as_of=as_of, newest_extracted_at=newest_extracted_at,
-                newest_business_date=newest_business_date, silent=silent, active_locations=active,
-                overrides=deployment.freshness_overrides(),
-            )
+            freshness = judge_freshness(con, contract, as_of, deployment.freshness_overrides()).result
             if freshness.status != "ok":
                 problems.append(Problem(freshness.status, label, "freshness", "",
                                         freshness.message.removeprefix(f"{label}: ")))

@@ -41,6 +41,11 @@ def today_utc() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def files_visible_before(as_of: dt.date) -> dt.datetime:
+    """Files extracted on or before as_of (UTC) are visible to a run as of that date."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+
+
 @dataclass(frozen=True)
 class RunContext:
     """One run's business date and thresholds; written to raw.run_context for dbt to read."""
@@ -52,8 +57,7 @@ class RunContext:
 
     @property
     def files_visible_before(self) -> dt.datetime:
-        """Files extracted on or before as_of (UTC) are visible to the run."""
-        return dt.datetime.combine(self.as_of + dt.timedelta(days=1), dt.time())
+        return files_visible_before(self.as_of)
 
     def row(self) -> dict[str, object]:
         return {

@@ -2,6 +2,8 @@
 
 import datetime as dt
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import duckdb
 
@@ -14,8 +16,8 @@ from soe_pipeline.landing import (
     ensure_table,
 )
 from soe_pipeline.lanes import LANE_COLUMNS, Lane, lane_rows
-from soe_pipeline.quality.freshness import SilentLocation
-from soe_pipeline.settings import RunContext, run_context_columns
+from soe_pipeline.quality.freshness import Freshness, SilentLocation, evaluate_freshness
+from soe_pipeline.settings import RunContext, files_visible_before, run_context_columns
 
 # DuckDB takes 80 % of the machine's memory by default; the pipeline caps it so that a big
 # backfill spills to `<warehouse>.tmp` instead of claiming (or running out of) all of it.
@@ -187,3 +189,32 @@ def write_transfer_lanes(con: duckdb.DuckDBPyConnection, lanes: tuple[Lane, ...]
         f"values ({', '.join('?' for _ in LANE_COLUMNS)})",
         [[row[name] for name in LANE_COLUMNS] for row in rows],
     )
+
+
+@dataclass(frozen=True)
+class FreshnessJudgement:
+    """An extract's freshness for a run, with the facts behind it (for data_health)."""
+
+    result: Freshness
+    silent: list[SilentLocation]
+    newest_extracted_at: dt.datetime | None
+    newest_business_date: dt.date | None
+
+
+def judge_freshness(
+    con: duckdb.DuckDBPyConnection,
+    contract: Contract,
+    as_of: dt.date,
+    overrides: Mapping[str, tuple[int, int]] | None = None,
+) -> FreshnessJudgement:
+    """Both clocks of one extract for a run as of `as_of`, judged against its SLA: what the
+    freshness check of a run and `soe check` both report."""
+    visible_before = files_visible_before(as_of)
+    newest_extracted_at, newest_business_date = newest_visible(con, contract, visible_before)
+    silent, active = silent_locations(con, contract, as_of, visible_before)
+    result = evaluate_freshness(
+        contract, as_of=as_of, newest_extracted_at=newest_extracted_at,
+        newest_business_date=newest_business_date, silent=silent, active_locations=active,
+        overrides=overrides,
+    )
+    return FreshnessJudgement(result, silent, newest_extracted_at, newest_business_date)

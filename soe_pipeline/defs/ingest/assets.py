@@ -16,13 +16,11 @@ from dagster_duckdb import DuckDBResource
 from soe_pipeline.contracts import Contract, load_contracts
 from soe_pipeline.defs.resources import DeploymentConfig, LandingFolder
 from soe_pipeline.landing import RAW_SCHEMA, LandingError, load_extract, referenced_masters
-from soe_pipeline.quality.freshness import evaluate_freshness
 from soe_pipeline.warehouse import (
-    newest_visible,
+    judge_freshness,
     read_run_context,
     record_check,
     record_stale_locations,
-    silent_locations,
 )
 
 RUN_CONTEXT_KEY = dg.AssetKey(["pipeline", "run_context"])
@@ -159,24 +157,14 @@ def build_freshness_check(contract: Contract) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         with warehouse.get_connection() as con:
             run = read_run_context(con)
-            newest_extracted_at, newest_business_date = newest_visible(
-                con, contract, run["files_visible_before"]
-            )
-            silent, active = silent_locations(con, contract, run["as_of"], run["files_visible_before"])
-            result = evaluate_freshness(
-                contract,
-                as_of=run["as_of"],
-                newest_extracted_at=newest_extracted_at,
-                newest_business_date=newest_business_date,
-                silent=silent,
-                active_locations=active,
-                overrides=deployment.load().freshness_overrides(),
-            )
-            record_stale_locations(con, as_of=run["as_of"], contract=contract, silent=silent)
+            judged = judge_freshness(con, contract, run["as_of"],
+                                     deployment.load().freshness_overrides())
+            result = judged.result
+            record_stale_locations(con, as_of=run["as_of"], contract=contract, silent=judged.silent)
             record_check(con, as_of=run["as_of"], run_id=context.run.run_id, system=contract.system,
                          extract=contract.extract, check_name=FRESHNESS_CHECK, status=result.status,
-                         message=result.message, newest_extracted_at=newest_extracted_at,
-                         newest_business_date=newest_business_date,
+                         message=result.message, newest_extracted_at=judged.newest_extracted_at,
+                         newest_business_date=judged.newest_business_date,
                          extraction_status=result.extraction_status)
         return dg.AssetCheckResult(
             passed=result.status == "ok",
