@@ -197,6 +197,14 @@ class _Move:
     need_week: int
     cost: float
     protected_value: float
+    covers_need: bool  # the whole remaining shortage from its arrival week on
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """Why a donor cannot make a move for a need, said in the exception's recommended action."""
+
+    reason: str
 
 
 def _whole_units_needed(values: np.ndarray | float) -> np.ndarray:
@@ -583,7 +591,7 @@ def _move(need: _Need, donor: list, lane: Lane, offset_days: int,
     """The transfer `donor` can make on `lane` for the need's remaining shortage from its
     arrival week on, or why it cannot."""
     lead_days = lane.lead_time_days if lane.lead_time_days is not None else need.lead_time_days
-    if lead_days is None or np.isnan(lead_days):
+    if np.isnan(lead_days):
         return _Refusal("no lead time known")
     lead_days = int(lead_days)
     horizon_weeks = len(need.target)
@@ -600,7 +608,7 @@ def _move(need: _Need, donor: list, lane: Lane, offset_days: int,
     arrival = max(need_week, earliest)
     if arrival >= horizon_weeks:
         return _Refusal("cannot arrive inside the horizon")
-    peak = int(shortage[arrival:].max()) if arrival < horizon_weeks else 0
+    peak = int(shortage[arrival:].max())
     if peak <= 0:
         return _Refusal("short only before it could arrive")
     need_week = arrival + int(np.flatnonzero(shortage[arrival:] > 0)[0])  # the need it serves
@@ -619,12 +627,8 @@ def _move(need: _Need, donor: list, lane: Lane, offset_days: int,
     if protected <= cost:
         return _Refusal(f"moving {units} costs {cost:,.2f}, more than the {protected:,.2f} it protects")
     return _Move(donor=donor, lane=lane, units=units, ship_week=ship_day // 7,
-                 arrival_week=arrival, need_week=need_week, cost=cost, protected_value=protected)
-
-
-@dataclass(frozen=True)
-class _Refusal:
-    reason: str
+                 arrival_week=arrival, need_week=need_week, cost=cost, protected_value=protected,
+                 covers_need=units >= peak)
 
 
 def _plan_transfers(need: _Need, donors: list[list], lanes: tuple[Lane, ...],
@@ -658,7 +662,7 @@ def _plan_transfers(need: _Need, donors: list[list], lanes: tuple[Lane, ...],
         move = _move(need, donor, lane, offset_days, settings)
         if isinstance(move, _Refusal):
             refusals.append(f"{donor[0]}: {move.reason}")
-        elif move.units >= int(_whole_units_needed(need.shortage())[move.arrival_week:].max()):
+        elif move.covers_need:
             whole.append(move)
     if whole:
         best = min(whole, key=lambda m: (m.cost, m.arrival_week, -m.donor[1], m.donor[0]))

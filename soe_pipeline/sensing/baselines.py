@@ -188,6 +188,14 @@ def chosen_moving_average_path(
     return path, np.asarray(windows)[choice]
 
 
+def _smooth(level: np.ndarray, value: np.ndarray, update: np.ndarray, alpha: float | np.ndarray,
+            count: np.ndarray) -> np.ndarray:
+    """One exponential-smoothing step where `update` holds: weight `alpha`, or 1 / count
+    while that is larger (the plain mean of the first values, so no start value biases it)."""
+    weight = np.maximum(alpha, 1.0 / np.maximum(count, 1.0))
+    return np.where(update, level + weight * (value - level), level)
+
+
 def ses_path(history: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
     """Simple exponential smoothing path; `alpha` a number or one per series. The level
     is the plain mean of the weeks seen until 1 / weeks seen falls below alpha."""
@@ -200,8 +208,7 @@ def ses_path(history: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
         value = history[:, week]
         observed = ~np.isnan(value)
         seen += observed
-        weight = np.maximum(alpha, 1.0 / np.maximum(seen, 1.0))
-        level = np.where(observed, level + weight * (value - level), level)
+        level = _smooth(level, value, observed, alpha, seen)
         path[:, week + 1] = np.where(seen > 0, level, np.nan)
     return path
 
@@ -242,13 +249,10 @@ def croston_path(
         since_sale += observed
         sale = observed & (value > 0)
         sales += sale
-        size = np.where(
-            sale, size + np.maximum(alpha, 1 / np.maximum(sales, 1)) * (value - size), size
-        )
+        size = _smooth(size, value, sale, alpha, sales)
         new_interval = sale & (sales >= 2)
         intervals += new_interval
-        weight = np.maximum(alpha, 1 / np.maximum(intervals, 1))
-        interval = np.where(new_interval, interval + weight * (since_sale - interval), interval)
+        interval = _smooth(interval, since_sale, new_interval, alpha, intervals)
         since_sale = np.where(sale, 0.0, since_sale)
         current_interval = np.where(intervals > 0, interval, since_sale + 1)
         path[:, week + 1] = np.where(seen > 0, factor * size / current_interval, np.nan)
@@ -272,11 +276,8 @@ def tsb_path(history: np.ndarray, alpha: float = TSB_ALPHA, beta: float = TSB_BE
         seen += observed
         sale = observed & (value > 0)
         sales += sale
-        weight = np.maximum(beta, 1 / np.maximum(seen, 1))
-        probability = np.where(observed, probability + weight * (sale - probability), probability)
-        size = np.where(
-            sale, size + np.maximum(alpha, 1 / np.maximum(sales, 1)) * (value - size), size
-        )
+        probability = _smooth(probability, sale, observed, beta, seen)
+        size = _smooth(size, value, sale, alpha, sales)
         path[:, week + 1] = np.where(seen > 0, probability * size, np.nan)
     return path
 
