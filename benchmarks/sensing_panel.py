@@ -78,7 +78,7 @@ from soe_pipeline.sensing.baselines import (
     select_per_series,
     span_history,
 )
-from soe_pipeline.sensing.engine import MAX_HISTORY_WEEKS
+from soe_pipeline.sensing.engine import BACKTEST_WEEKS, MAX_HISTORY_WEEKS
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 HORIZON = 4
@@ -196,7 +196,7 @@ def sensed_forecasts(
                 "units": history[row, week],
             }
         )
-        weeks = np.arange(origin - settings.window_weeks, origin + HORIZON)
+        weeks = np.arange(origin - BACKTEST_WEEKS, origin + HORIZON)
         behind = np.clip(origin - weeks, 0, None)
         cycle = origin - PLAN_CYCLE_WEEKS * -(-behind // PLAN_CYCLE_WEEKS)
         planned = plan_path[:, cycle]

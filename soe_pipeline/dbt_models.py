@@ -20,6 +20,14 @@ SERIES_KEY = ["sku", "location_id"]
 # go together (a group's shape is fitted on all its series), so results are identical
 # whatever the batch size (tests/test_sensing.py).
 SENSING_BATCH_SERIES = 250_000
+GROUP_JUDGEMENTS = (
+    "shape_kept",
+    "plan_kept",
+    "backtest_model_score",
+    "backtest_plan_score",
+    "backtest_plan_series",
+    "backtest_model_series",
+)
 
 
 def demand_sensing(
@@ -62,15 +70,21 @@ def demand_sensing(
         series_rows = numbered.select("series_row", "sku", "location_id")
         series = numbered.order("series_row").df().drop(columns="series_row")
         groups_of_series.append(series)
-        batch_actuals = actuals.join(series_rows, SERIES_KEY).select("series_row, week_index, units")
+        batch_actuals = actuals.join(series_rows, SERIES_KEY).select(
+            "series_row, week_index, units"
+        )
         batch_plan = plan.join(series_rows, SERIES_KEY).select("series_row, week_index, plan_units")
         parts.append(sense(batch_actuals.df(), series, batch_plan.df(), week0_start, settings))
     result = SensingResult.concat(parts)
 
-    # The series already name their season model; the group adds its parameters.
+    # The series already name their season model; the group adds its parameters and what
+    # the backtest decided for the group (family shape kept? plan kept?).
     groups = result.groups.drop(columns="model")
-    group_columns = [c for c in groups.columns if c not in ("product_family", "region")]
-    groups = groups.rename(columns={c: f"season_{c}" for c in group_columns})
+    judgements = {c: f"family_{c}" for c in GROUP_JUDGEMENTS}
+    group_columns = [
+        c for c in groups.columns if c not in ("product_family", "region", *GROUP_JUDGEMENTS)
+    ]
+    groups = groups.rename(columns={**{c: f"season_{c}" for c in group_columns}, **judgements})
     described = (
         result.series.merge(pd.concat(groups_of_series), on=SERIES_KEY, how="left")
         .merge(groups, on=["product_family", "region"], how="left")
@@ -136,29 +150,56 @@ def action_plan(
     offset = (pd.Timestamp(run_context["as_of"]) - pd.Timestamp(run_context["week0_start"])).days
     projection = columns(
         projection,
-        [*SERIES_KEY, "week_index", "week_start", "projected_available_units", "safety_stock_units",
-         "plan_units", "sensed_units"],
+        [
+            *SERIES_KEY,
+            "week_index",
+            "week_start",
+            "projected_available_units",
+            "safety_stock_units",
+            "plan_units",
+            "sensed_units",
+        ],
     )
     sku_locations = columns(
-        sku_locations, [*SERIES_KEY, "location_type", "region", "lead_time_days", "transferable",
-                        "unit_price", "unit_cost"]
+        sku_locations,
+        [
+            *SERIES_KEY,
+            "location_type",
+            "region",
+            "lead_time_days",
+            "transferable",
+            "unit_price",
+            "unit_cost",
+        ],
     )
     open_supply = columns(
         open_supply, ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
     )
-    in_transit = transfers.filter("status = 'in_transit'").project(
-        "sku, from_location_id, to_location_id").df()
+    in_transit = (
+        transfers.filter("status = 'in_transit'")
+        .project("sku, from_location_id, to_location_id")
+        .df()
+    )
     down_shifted = demand_shifts.filter("driver_value < 0").project("sku, location_id").df()
     shortages = shortages.df()
-    plan = recommend_actions(projection, sku_locations, open_supply, shortages, offset, settings,
-                             lanes=lanes_from_rows(lanes.df().to_dict("records")),
-                             in_transit=in_transit, down_shifted=down_shifted)
+    plan = recommend_actions(
+        projection,
+        sku_locations,
+        open_supply,
+        shortages,
+        offset,
+        settings,
+        lanes=lanes_from_rows(lanes.df().to_dict("records")),
+        in_transit=in_transit,
+        down_shifted=down_shifted,
+    )
     nullable = {"int64": "Int64", "float64": "Float64", "bool": "boolean"}
     parts = {"action": plan.actions, "exception": plan.exceptions}
     return pd.concat(
         [
-            part.astype({c: nullable.get(str(t), t) for c, t in part.dtypes.items()})
-            .assign(plan_part=name)
+            part.astype({c: nullable.get(str(t), t) for c, t in part.dtypes.items()}).assign(
+                plan_part=name
+            )
             for name, part in parts.items()
         ],
         ignore_index=True,

@@ -215,6 +215,7 @@ def test_output_columns_and_weeks(result):
         "method",
         "season_model",
         "alpha",
+        "ma_weeks",
         "level",
         "sigma",
         "history_weeks",
@@ -238,6 +239,12 @@ def test_output_columns_and_weeks(result):
         "n_weeks",
         "n_series",
         "aicc",
+        "shape_kept",
+        "backtest_model_score",
+        "backtest_plan_score",
+        "backtest_plan_series",
+        "backtest_model_series",
+        "plan_kept",
     ]
     one = result.forecast[result.forecast["sku"] == "STABLE"]
     assert one["week_index"].tolist() == list(range(HORIZON))
@@ -274,17 +281,18 @@ def test_all_zero_history_forecasts_zero_and_eight_zero_weeks_overrule_a_plan(re
 @pytest.mark.parametrize("sku", ["OUTLIER", "OUTLIER-LAST"])
 def test_one_huge_week_does_not_blow_up_the_level(result, sku):
     outlier = row(result, sku)
-    assert outlier["method"] == "ses_x_family_shape"
+    assert outlier["method"] == "combined_x_family_shape"
     assert outlier["level"] < 20  # the series sells ~10 a week; the outlier week is 5,000
     assert weekly(result, sku, "sensed_units").max() < 25
 
 
-def test_intermittent_series_get_a_flat_sba_rate(result):
+def test_intermittent_series_get_the_combination_and_say_so(result):
     sparse = row(result, "SPARSE")
-    assert sparse["intermittent"] and sparse["method"] == "intermittent_sba"
-    sensed = weekly(result, "SPARSE", "sensed_units")
-    assert np.ptp(sensed) == 0 and 0.5 < sensed[0] < 3
-    assert "zero weeks" in sparse["explanation"]
+    assert sparse["intermittent"] and sparse["method"] == "combined_x_family_shape"
+    # ~30 % of weeks sell 1 + Poisson(3): about 1.2 a week.
+    assert 0.5 < sparse["level"] < 3
+    assert "intermittent, 7" in sparse["explanation"] and "zero weeks" in sparse["explanation"]
+    assert "TSB" in sparse["explanation"]
 
 
 def test_a_shift_without_a_plan_resets_the_model_level(result):
@@ -298,7 +306,7 @@ def test_a_shift_without_a_plan_resets_the_model_level(result):
 
 def test_negative_weeks_are_returns_not_negative_demand(result):
     returns = row(result, "RETURNS")
-    assert returns["method"] == "ses_x_family_shape"
+    assert returns["method"] == "combined_x_family_shape"
     assert 5 < returns["level"] < 15
     assert (weekly(result, "RETURNS", "sensed_units") >= 0).all()
 
@@ -323,7 +331,10 @@ def test_stable_series_with_a_correct_plan_keeps_the_plan(world, result):
     stable = row(result, "STABLE")
     assert abs(stable["z_score"]) < 2
     assert stable["gate_weight"] == 0
-    assert stable["explanation"].startswith("plan kept: actuals within noise of the plan")
+    # BG1/R1: 8 seasonal series with a right plan, STABLE, and SPIKE and DROP, where it is
+    # wrong; the plan forecast most of them at least as well as the model.
+    assert stable["explanation"].startswith("plan kept: in the last 26 weeks the plan forecast 6 of 11 BG1/R1")
+    assert stable["explanation"].endswith("actuals within noise of the plan (z=0.2)")
     sensed = weekly(result, "STABLE", "sensed_units")
     assert sensed == pytest.approx(plan_of(world.expected["STABLE"])[WINDOW:])
 
@@ -358,6 +369,71 @@ def test_gate_thresholds_come_from_the_settings(world):
     assert weekly(strict, "SPIKE", "sensed_units") == pytest.approx(
         weekly(strict, "SPIKE", "plan_units")
     )
+
+
+def backtest_world(plan_bias: dict[str, float], phases: dict[str, float] | None = None):
+    """Groups of 12 Poisson series (level 20, with a 52-week season of +-30 % whose phase
+    is per series), 110 weeks, and a plan over the last 26 weeks and the horizon of
+    (1 + plan_bias of the group) x the expected demand."""
+    rng = np.random.default_rng(11)
+    actual_rows, series_rows, plan_rows = [], [], []
+    phases = phases or {}
+    for family, factor in plan_bias.items():
+        for i in range(12):
+            sku = f"{family}-{i}"
+            phase = phases.get(family, 0.0) * (i % 2)
+            expected = seasonal_mean(20, phase)
+            units = rng.poisson(expected[:HISTORY]).astype(float)
+            series_rows.append(
+                {"sku": sku, "location_id": "L1", "product_family": family, "region": "R9"}
+            )
+            actual_rows += [
+                {"sku": sku, "location_id": "L1", "week_start": week_start(t), "units": u}
+                for t, u in zip(range(-HISTORY, 0), units, strict=True)
+            ]
+            plan_rows += [
+                {"sku": sku, "location_id": "L1", "week_start": week_start(t), "plan_units": p}
+                for t, p in zip(T[HISTORY - 26 :], (1 + factor) * expected[HISTORY - 26 :], strict=True)
+            ]
+    return pd.DataFrame(actual_rows), pd.DataFrame(series_rows), pd.DataFrame(plan_rows)
+
+
+def test_the_backtest_keeps_a_right_plan_and_leaves_a_stale_one():
+    """A plan 12 % too high is within the weekly noise of a 20-a-week series (the shift test
+    does not fire: |z| < 2.5) but the model forecast most series better over 26 weeks."""
+    actuals, series, plan = backtest_world({"RIGHT": 0.0, "HIGH": 0.12})
+    result = sense(actuals, series, plan, WEEK0)
+    groups = result.groups.set_index("product_family")
+    assert bool(groups.loc["RIGHT", "plan_kept"]) and not bool(groups.loc["HIGH", "plan_kept"])
+    assert groups.loc["HIGH", "backtest_model_series"] > groups.loc["HIGH", "backtest_plan_series"]
+    assert groups.loc["HIGH", "backtest_plan_score"] > groups.loc["HIGH", "backtest_model_score"]
+    described = result.series.set_index("sku")
+    right, high = described.loc["RIGHT-0"], described.loc["HIGH-0"]
+    assert right["gate_weight"] == 0 and high["gate_weight"] == 1
+    assert abs(high["z_score"]) < 2.5
+    assert high["explanation"].startswith("model, not the plan: in the last 26 weeks the plan")
+    assert "HIGH/R9 SKU-locations at least as well as the model" in high["explanation"]
+    # The right plan's group is forecast by the plan, the high one by the model.
+    forecast = result.forecast.set_index("sku")
+    assert (forecast.loc["RIGHT-0", "sensed_units"] == forecast.loc["RIGHT-0", "plan_units"]).all()
+    assert (forecast.loc["HIGH-0", "sensed_units"] == forecast.loc["HIGH-0", "model_units"]).all()
+
+
+def test_a_family_season_that_is_not_its_series_season_is_dropped():
+    """SAME: every series follows the family's season, which is kept. HALF: half the series
+    run the opposite season, so the family sum is flat and dividing by its shape would
+    only add noise: its series are forecast flat, and the explanation says why."""
+    actuals, series, plan = backtest_world({"SAME": 0.0, "HALF": 0.0}, phases={"HALF": np.pi})
+    result = sense(actuals, series, plan.iloc[0:0], WEEK0)
+    groups = result.groups.set_index("product_family")
+    assert groups.loc["SAME", "model"] == "holt_winters_damped"
+    assert bool(groups.loc["SAME", "shape_kept"])
+    assert not bool(groups.loc["HALF", "shape_kept"])
+    described = result.series.set_index("sku")
+    assert described.loc["SAME-1", "method"] == "combined_x_family_shape"
+    assert described.loc["HALF-1", "method"] == "combined_flat"
+    assert "flat: the HALF/R9 " in described.loc["HALF-1", "explanation"]
+    assert described.loc["HALF-1", "explanation"].endswith("did not help its series")
 
 
 # --- family models ------------------------------------------------------------------------

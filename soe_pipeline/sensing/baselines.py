@@ -188,8 +188,13 @@ def chosen_moving_average_path(
     return path, np.asarray(windows)[choice]
 
 
-def _smooth(level: np.ndarray, value: np.ndarray, update: np.ndarray, alpha: float | np.ndarray,
-            count: np.ndarray) -> np.ndarray:
+def _smooth(
+    level: np.ndarray,
+    value: np.ndarray,
+    update: np.ndarray,
+    alpha: float | np.ndarray,
+    count: np.ndarray,
+) -> np.ndarray:
     """One exponential-smoothing step where `update` holds: weight `alpha`, or 1 / count
     while that is larger (the plain mean of the first values, so no start value biases it)."""
     weight = np.maximum(alpha, 1.0 / np.maximum(count, 1.0))
@@ -221,6 +226,22 @@ def chosen_ses_path(
     used at each origin."""
     path, choice = _least_one_step_error(history, (ses_path(history, a) for a in alphas))
     return path, np.asarray(alphas)[choice]
+
+
+def combined_path(history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The equal-weight mean of SES (alpha chosen per series), the moving average (window
+    chosen per series) and TSB, floored at 0: the forecast combination the sensed forecast
+    is built on (`benchmarks/sensing_panel.py`: close to the best RMSSE in every window
+    measured, where the best single method changes from window to window and a method
+    chosen per series picks noise). Returns the path and the alpha and window chosen at
+    each origin."""
+    ses, alpha = chosen_ses_path(history)
+    moving_average, window = chosen_moving_average_path(history)
+    combined = ses + moving_average
+    combined += tsb_path(history)
+    combined /= 3
+    np.clip(combined, 0, None, out=combined)
+    return combined, alpha, window
 
 
 def croston_path(
@@ -695,8 +716,7 @@ def combined_sensing_forecast(
     combined, classes = [], []
     for first in range(0, len(history), block_rows):
         rows = history[first : first + block_rows]
-        methods = (chosen_ses_path(rows)[0], chosen_moving_average_path(rows)[0], tsb_path(rows))
-        combined.append(np.clip(sum(methods) / len(methods), 0, None))
+        combined.append(combined_path(rows)[0])
         classes.append(demand_classes(rows)[2])
     combined = np.concatenate(combined)[None]
     debiased = bias_corrected(history, combined, np.concatenate(classes), horizon)

@@ -1,10 +1,14 @@
-"""Demand sensing: a short-horizon forecast per SKU-location, anchored on the committed plan.
+"""Demand sensing: a short-horizon forecast per SKU-location that keeps the committed plan
+where the plan has earned it and follows the actuals where they have left it.
 
-Why plan-anchored: the S&OP plan is the committed consensus and, for a stable series, it is
-already the best forecast there is. Sensing overrides it only where the recent actuals have
-demonstrably left it, and says so in words a planner can check. On stable series the sensed
-forecast is therefore (almost always) the plan itself; after a real spike or drop it follows
-the actuals.
+Why this shape: on real store x item sales (`benchmarks/sensing_panel.py`, issue 25) no
+single method wins every window and choosing a method per series picks noise; the
+equal-weight mean of SES, a moving average and TSB is close to the best everywhere. A
+family-region season helps only where the family's season is the SKU-location's season, and
+a committed plan is only as good as the planner who made it. So both are *judged* on the
+weeks just before week 0 (a backtest over the trailing `BACKTEST_WEEKS`), per product family
+x region, pooled over its SKU-locations, and kept where they did better; the explanation
+says which and why.
 
 Method, for every SKU-location of `series` (DESIGN section 4):
 
@@ -20,32 +24,43 @@ Method, for every SKU-location of `series` (DESIGN section 4):
    statsmodels `ExponentialSmoothing`, the model chosen by the weeks available (Holt-Winters
    with damped trend and a 52-week season from 104 weeks, damped Holt from 16, SES from 4;
    see `family`). shape_t = fitted or forecast value / mean fitted value of the last 4 weeks.
-4. **SKU-location level.** Simple exponential smoothing of actual_t / shape_t over all series
-   at once, alpha per series from `ALPHA_GRID` by in-sample one-step squared error.
-   model_units_h = level x shape_h.
+   The shape is **kept for a group only when it helped its SKU-locations**: over the
+   backtest origins, SES (alpha `SHAPE_TEST_ALPHA`) of actual / shape x shape scored better,
+   pooled over the group's series, than SES of the actuals (score: sum|e| + |sum e|, the
+   VN1 score's numerator). Otherwise the group's series are forecast flat.
+4. **SKU-location level: a forecast combination.** On actual_t / shape_t, the mean of SES
+   (alpha per series from 0.1 / 0.2 / 0.3), the moving average (window per series from 2-14
+   weeks) and TSB (`baselines.combined_path`; each choice by in-sample one-step squared
+   error), for intermittent and smooth series alike. model_units_h = level x shape_h.
 5. **Level shift.** When the actuals of a recent run of the trailing window (the most
    significant suffix of at least 3 weeks) sit more than `LEVEL_SHIFT_Z` standard errors
-   away from what the smoothed level predicted before the window (the error of that level
-   counted too), the level is re-estimated on that run alone: smoothing tuned on years of
-   stable history is slow to follow a break it has already been shown. Smoothed
-   (non-intermittent) series only; the test does not look at the plan.
-6. **Fallbacks**, each with its own `method` (see `METHODS`): intermittent demand -> SBA;
-   short history -> the mean, or the plan below 4 weeks; a new item -> the plan, or 0; an
-   all-zero history -> 0 (the plan gate then weighs that 0 against the plan, so a few zero
-   weeks do not overrule a plan, but eight do).
+   away from what the level predicted before the window (the error of that level counted
+   too), the level is re-estimated on that run alone. Smoothed, non-intermittent series
+   only, and only where the shift test of step 8 moved the series off the plan (or it has
+   no plan): on real sales a run of 3+ weeks is as often a promotion as a new level.
+6. **Fallbacks**, each with its own `method` (see `METHODS`): short history -> the mean, or
+   the plan below 4 weeks; a new item -> the plan, or 0; an all-zero history -> 0 (the plan
+   gate then weighs that 0 against the plan, so a few zero weeks do not overrule a plan, but
+   eight do).
 7. **Noise.** sigma = 1.4826 x median |one-step residual| over the weeks BEFORE the trailing
    window (all weeks when fewer than 4), so a recent shift does not inflate it; floored at
    sqrt(the larger of the mean weekly actual and the mean window plan) -- the Poisson noise
    of the series, and the noise the plan itself implies -- and at 0.5 unit.
-8. **Plan gate.** Over the trailing window weeks that have a plan and an observed actual
-   (A is the cleaned actual of steps 1-2, so one freak week does not trip the gate; the
-   same A makes window_actual_units):
-   tracking_signal = sum(A - P) / mean|A - P|, z = sum(A - P) / (sigma x sqrt(n)); gate
-   weight k = clip((|z| - gate_z_low) / (gate_z_high - gate_z_low), 0, 1);
-   sensed = plan + k x (model - plan) where the horizon week has a plan, else the model.
-   Without plan history (fewer than 2 window weeks with a plan) or without any plan for
-   the horizon k = 1 (the model); for the plan-based fallbacks k = 0. Sensed and model
-   units are never negative.
+8. **Plan gate.** Two tests, either of which moves a series off the plan:
+   - *the backtest*: per series, the model's forecasts made at each backtest origin (its
+     level then x the shape) and the plan, for the `horizon` weeks after the origin, each
+     scored sum|e| + |sum e| over the cells where the actual, the plan and the model all
+     exist. Per product family x region, a sign test over its series (`_Backtest.plan_kept`:
+     the verdict over all series is the default, a group overrides it only when its own
+     verdict is significant) keeps the plan (weight b = 0) or the model (b = 1);
+   - *the shift test* over the trailing window weeks that have a plan and an observed
+     actual (A is the cleaned actual of steps 1-2; the same A makes window_actual_units):
+     tracking_signal = sum(A - P) / mean|A - P|, z = sum(A - P) / (sigma x sqrt(n));
+     weight k_z = clip((|z| - gate_z_low) / (gate_z_high - gate_z_low), 0, 1).
+   k = max(b, k_z); sensed = plan + k x (model - plan) where the horizon week has a plan,
+   else the model. Without plan history (fewer than 2 window weeks with a plan) or without
+   any plan for the horizon k = 1 (the model); for the plan-based fallbacks k = 0. Sensed
+   and model units are never negative.
 
 The result is deterministic: the same inputs, in any row order, give identical outputs.
 """
@@ -58,17 +73,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from soe_pipeline.sensing.baselines import combined_path, ses_path
 from soe_pipeline.sensing.family import FamilyShape, family_shape
-from soe_pipeline.sensing.smoothing import (
-    MAD_TO_SIGMA,
-    SBA_ALPHA,
-    cap_outliers,
-    first_index,
-    row_nanmedian,
-    sba,
-    select_alpha,
-    ses,
-)
+from soe_pipeline.sensing.smoothing import MAD_TO_SIGMA, cap_outliers, first_index, row_nanmedian
 
 SERIES_KEY = ["sku", "location_id"]
 SERIES_ROW = "series_row"  # in actuals and plan, may stand for SERIES_KEY (see `sense`)
@@ -85,13 +92,17 @@ LEVEL_SHIFT_MIN_WEEKS = 3
 MIN_PRE_WINDOW_WEEKS = 4  # for sigma and the level-shift test
 MIN_GATE_WEEKS = 2
 SIGMA_FLOOR_UNITS = 0.5
+BACKTEST_WEEKS = 26  # trailing weeks whose origins judge the family shape and the plan
+SHAPE_TEST_ALPHA = 0.2  # SES weight of the family-shape test
+SIGN_TEST_Z = 2.0  # the backtest's plan-or-model verdict needs this many standard deviations
+SHAPE_MODELS = ("holt_winters_damped", "holt_damped", "ses")  # family fits that may shape
+_BLOCK_ROWS = 4_096  # series per block of the combined model: its arrays stay small
 
 METHODS = {
-    "ses_x_family_shape": "smoothed level x the family-region seasonal / trend shape",
-    "ses_flat": "smoothed level, flat (no family model: too little family history)",
+    "combined_x_family_shape": "mean of SES, moving average and TSB x the family-region shape",
+    "combined_flat": "mean of SES, moving average and TSB, flat (the family shape did not help)",
     "level_shift_x_family_shape": "level re-estimated on the recent weeks after a shift x shape",
     "level_shift_flat": "level re-estimated on the recent weeks after a shift, flat",
-    "intermittent_sba": "intermittent demand: SBA (Croston, alpha 0.1, debiased), flat",
     "short_history_mean": f"fewer than {MIN_MODEL_WEEKS} weeks of history: their mean, flat",
     "short_history_plan": f"fewer than {MIN_OWN_HISTORY_WEEKS} weeks of history: the plan",
     "new_item_plan": "no actuals yet: the plan",
@@ -99,6 +110,8 @@ METHODS = {
     "all_zero_history": "actuals reported but never positive: 0",
 }
 PLAN_METHODS = ("short_history_plan", "new_item_plan")
+COMBINED_METHODS = ("combined_x_family_shape", "combined_flat")
+SHIFT_METHODS = ("level_shift_x_family_shape", "level_shift_flat")
 
 SEASON_LABELS = {
     "holt_winters_damped": "Holt-Winters season",
@@ -180,27 +193,37 @@ def sense(
     raw, reported = _actuals_matrix(actuals, actual_rows, len(keys), week0, window)
     n_weeks = raw.shape[1]
     plan_rows = _matrix_rows(plan, "plan_units", "plan", series, index)
+    backtest = min(BACKTEST_WEEKS, n_weeks)
     plan_matrix = _weekly_matrix(
-        plan, "plan_units", plan_rows, len(keys), week0, -window, window + horizon
+        plan, "plan_units", plan_rows, len(keys), week0, -backtest, backtest + horizon
     )[0]
-    plan_window, plan_horizon = plan_matrix[:, :window], plan_matrix[:, window:]
+    plan_past, plan_horizon = plan_matrix[:, :backtest], plan_matrix[:, backtest:]
+    plan_window = plan_past[:, -window:]
 
     history = _History.build(raw, reported)
     del raw, reported
     shapes, group_frame = _family_shapes(history, group_codes, group_keys, horizon)
 
     split = n_weeks - window  # first week of the trailing window
-    model = _Model.empty(len(keys), n_weeks, horizon)
+    judged_from = n_weeks - backtest  # first backtest origin
+    model = _Model.empty(len(keys), n_weeks, horizon, backtest)
     has_future_plan = ~np.isnan(plan_horizon).all(axis=1)
     method = _base_methods(history, has_future_plan)
-    _fit_regular(model, history, method, shapes, group_codes, split)
-    _fit_intermittent(model, history, method)
+    shape_kept = _judge_shapes(history, method, shapes, group_codes, judged_from, horizon)
+    _fit_regular(model, history, method, shapes, shape_kept, group_codes, split, judged_from)
     _fit_short(model, history, method, plan_horizon)
 
     sigma = _sigma(model, history, plan_window, split)
-    _level_shifts(model, history, method, sigma, split)
-
-    gate = _gate(history, plan_window, has_future_plan, sigma, method, settings)
+    backtest_scores = _backtest(model, history, plan_past, group_codes, len(group_keys), horizon)
+    group_frame = _group_judgements(group_frame, shape_kept, backtest_scores)
+    gate = _gate(
+        history, plan_window, has_future_plan, sigma, method, settings, backtest_scores, group_codes
+    )
+    # A level is re-estimated only where the actuals have also left the plan (or there is
+    # no plan to leave): on real sales, re-estimating on every run that left the model's
+    # own prediction follows noise (issue 25's panel).
+    unplanned = ~gate.tracked | ~gate.has_future_plan
+    _level_shifts(model, history, method, sigma, split, unplanned | (gate.shift_weight > 0))
     model_units = np.clip(model.units, 0, None)
     sensed = np.where(
         np.isnan(plan_horizon),
@@ -212,7 +235,7 @@ def sense(
     return SensingResult(
         forecast=_forecast_frame(keys, week0, model_units, sensed, plan_horizon),
         series=_series_frame(
-            keys, history, model, method, gate, sigma, shapes, group_codes, group_keys
+            keys, history, model, method, gate, sigma, group_frame, group_codes, backtest
         ),
         groups=group_frame,
     )
@@ -440,9 +463,11 @@ class _Model:
     shape_horizon: np.ndarray  # (n, H): units = level x shape_horizon for smoothed series
     residuals: np.ndarray  # (n, T) one-step residuals in units, NaN where none
     shift_weeks: np.ndarray  # weeks of the level-shift run, 0 when none
+    origin_levels: np.ndarray  # (n, backtest) level the model had at each backtest origin
+    ma_weeks: np.ndarray  # moving-average window of the combination, 0 where none
 
     @classmethod
-    def empty(cls, n_series: int, n_weeks: int, horizon: int) -> _Model:
+    def empty(cls, n_series: int, n_weeks: int, horizon: int, backtest: int) -> _Model:
         return cls(
             units=np.zeros((n_series, horizon)),
             level=np.zeros(n_series),
@@ -452,6 +477,8 @@ class _Model:
             shape_horizon=np.ones((n_series, horizon)),
             residuals=np.full((n_series, n_weeks), np.nan),
             shift_weeks=np.zeros(n_series, dtype=np.int64),
+            origin_levels=np.full((n_series, backtest), np.nan),
+            ma_weeks=np.zeros(n_series, dtype=np.int64),
         )
 
 
@@ -463,7 +490,6 @@ def _base_methods(history: _History, has_future_plan: np.ndarray) -> np.ndarray:
         ~history.has_demand,
         (weeks < MIN_OWN_HISTORY_WEEKS) & has_future_plan,
         weeks < MIN_MODEL_WEEKS,
-        history.intermittent,
     ]
     choices = [
         "new_item_plan",
@@ -471,9 +497,94 @@ def _base_methods(history: _History, has_future_plan: np.ndarray) -> np.ndarray:
         "all_zero_history",
         "short_history_plan",
         "short_history_mean",
-        "intermittent_sba",
     ]
-    return np.select(conditions, choices, default="ses_x_family_shape").astype(object)
+    return np.select(conditions, choices, default="combined_x_family_shape").astype(object)
+
+
+def _judge_shapes(
+    history: _History,
+    method: np.ndarray,
+    shapes: list[FamilyShape],
+    group_codes: np.ndarray,
+    judged_from: int,
+    horizon: int,
+) -> np.ndarray:
+    """Per group: whether its family shape helped its series over the backtest origins
+    (module docstring, step 3). False for a group without a shape model or without a
+    series to judge it on."""
+    n_groups = len(shapes)
+    has_shape = np.array([s.fit.model in SHAPE_MODELS for s in shapes], dtype=bool)
+    rows = np.flatnonzero((method == "combined_x_family_shape") & has_shape[group_codes])
+    if len(rows) == 0:
+        return np.zeros(n_groups, dtype=bool)
+    # Per series: |e| and e summed, of the shaped (0, 1) and the flat forecast (2, 3).
+    errors = np.zeros((4, len(rows)))
+    for first in range(0, len(rows), _BLOCK_ROWS):
+        block = rows[first : first + _BLOCK_ROWS]
+        capped = history.capped[block]
+        shape = np.stack([s.history for s in shapes])[group_codes[block]]
+        actual = capped[:, judged_from:]
+        shape_span = shape[:, judged_from:]
+        shaped = ses_path(capped / shape, SHAPE_TEST_ALPHA)[:, judged_from:-1]
+        flat = ses_path(capped, SHAPE_TEST_ALPHA)[:, judged_from:-1]
+        # One step ahead only: the fitted shape of a later week has seen the weeks between.
+        part = slice(first, first + len(block))
+        errors[0:2, part] = _errors(shaped, shape_span, actual, 1).model
+        errors[2:4, part] = _errors(flat, np.ones_like(shape_span), actual, 1).model
+    codes = group_codes[rows]
+    shaped_score = _pooled_score(codes, n_groups, (errors[0], errors[1]))
+    flat_score = _pooled_score(codes, n_groups, (errors[2], errors[3]))
+    return has_shape & (shaped_score < flat_score)
+
+
+@dataclass
+class _Errors:
+    """Per series, the backtest errors of the model and (given a plan) of the plan over the
+    same cells, and the actual units of those cells."""
+
+    model: tuple[np.ndarray, np.ndarray]  # sum|e|, sum e
+    plan: tuple[np.ndarray, np.ndarray]  # zeros when no plan was given
+    units: np.ndarray
+
+
+def _errors(
+    levels: np.ndarray,
+    shape: np.ndarray,
+    actual: np.ndarray,
+    horizon: int,
+    plan: np.ndarray | None = None,
+) -> _Errors:
+    """A backtest over a span of weeks: for every origin o of the span and week w = o ..
+    o + horizon - 1 inside it, the model's forecast levels[o] x shape[w] (and the plan's
+    plan[w]) against actual[w], over the cells where the forecast and the actual (and the
+    plan, when given) exist. All arrays are (series, span)."""
+    n, span = actual.shape
+    sums = np.zeros((5, n))  # model |e|, model e, plan |e|, plan e, actual units
+    for step in range(min(horizon, span)):
+        forecast = levels[:, : span - step] * shape[:, step:]
+        observed = actual[:, step:]
+        used = ~np.isnan(forecast) & ~np.isnan(observed)
+        if plan is not None:
+            used &= ~np.isnan(plan[:, step:])
+            plan_error = np.where(used, plan[:, step:] - observed, 0.0)
+            sums[2] += np.abs(plan_error).sum(axis=1)
+            sums[3] += plan_error.sum(axis=1)
+        error = np.where(used, forecast - observed, 0.0)
+        sums[0] += np.abs(error).sum(axis=1)
+        sums[1] += error.sum(axis=1)
+        sums[4] += np.where(used, observed, 0.0).sum(axis=1)
+    return _Errors((sums[0], sums[1]), (sums[2], sums[3]), sums[4])
+
+
+def _pooled_score(
+    codes: np.ndarray, n_groups: int, errors: tuple[np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """sum|e| + |sum e| pooled per group (the VN1 score times the actual units), from the
+    per-series sum|e| and sum e."""
+    absolute, total = errors
+    pooled_absolute = np.bincount(codes, weights=absolute, minlength=n_groups)
+    pooled_total = np.bincount(codes, weights=total, minlength=n_groups)
+    return pooled_absolute + np.abs(pooled_total)
 
 
 def _fit_regular(
@@ -481,39 +592,34 @@ def _fit_regular(
     history: _History,
     method: np.ndarray,
     shapes: list[FamilyShape],
+    shape_kept: np.ndarray,
     group_codes: np.ndarray,
     split: int,
+    judged_from: int,
 ) -> None:
-    rows = np.flatnonzero(method == "ses_x_family_shape")
+    rows = np.flatnonzero(method == "combined_x_family_shape")
     if len(rows) == 0:
         return
-    shape_history = np.stack([s.history for s in shapes])[group_codes[rows]]
-    shape_horizon = np.stack([s.horizon for s in shapes])[group_codes[rows]]
-    flat = np.array([s.fit.model == "none" for s in shapes])[group_codes[rows]]
-    method[rows[flat]] = "ses_flat"
+    codes = group_codes[rows]
+    kept = shape_kept[codes]
+    shape_history = np.where(kept[:, None], np.stack([s.history for s in shapes])[codes], 1.0)
+    shape_horizon = np.where(kept[:, None], np.stack([s.horizon for s in shapes])[codes], 1.0)
+    method[rows[~kept]] = "combined_flat"
 
-    start = history.start[rows]
     deseasonalised = history.capped[rows] / shape_history
-    alpha = select_alpha(deseasonalised, shape_history, start)
-    level, level_before, residuals = ses(deseasonalised, shape_history, start, alpha, split)
-    model.units[rows] = level[:, None] * shape_horizon
-    model.level[rows] = level
-    model.alpha[rows] = alpha
-    model.level_before_window[rows] = level_before
+    for first in range(0, len(rows), _BLOCK_ROWS):
+        block = slice(first, first + _BLOCK_ROWS)
+        target = rows[block]
+        path, alpha, window = combined_path(deseasonalised[block])
+        model.level[target] = path[:, -1]
+        model.alpha[target] = alpha[:, -1]
+        model.ma_weeks[target] = window[:, -1]
+        model.level_before_window[target] = path[:, split]
+        model.origin_levels[target] = path[:, judged_from:-1]
+        model.residuals[target] = (deseasonalised[block] - path[:, :-1]) * shape_history[block]
+    model.units[rows] = model.level[rows, None] * shape_horizon
     model.shape_history[rows] = shape_history
     model.shape_horizon[rows] = shape_horizon
-    model.residuals[rows] = residuals
-
-
-def _fit_intermittent(model: _Model, history: _History, method: np.ndarray) -> None:
-    rows = np.flatnonzero(method == "intermittent_sba")
-    if len(rows) == 0:
-        return
-    rate, residuals = sba(history.capped[rows], history.start[rows])
-    model.units[rows] = rate[:, None]
-    model.level[rows] = rate
-    model.alpha[rows] = SBA_ALPHA
-    model.residuals[rows] = residuals
 
 
 def _fit_short(
@@ -560,13 +666,18 @@ def _sigma(model: _Model, history: _History, plan_window: np.ndarray, split: int
 
 
 def _level_shifts(
-    model: _Model, history: _History, method: np.ndarray, sigma: np.ndarray, split: int
+    model: _Model,
+    history: _History,
+    method: np.ndarray,
+    sigma: np.ndarray,
+    split: int,
+    allowed: np.ndarray,
 ) -> None:
     """Re-estimate the level on the recent run of weeks that left the model's own
     pre-window prediction by more than LEVEL_SHIFT_Z noise units (see module docstring)."""
     # Not for intermittent series: a short run of a few units is too weak a signal there.
-    smoothed = np.isin(method, ["ses_x_family_shape", "ses_flat"])
-    eligible = smoothed & (history.start <= split - MIN_PRE_WINDOW_WEEKS)
+    smoothed = np.isin(method, COMBINED_METHODS) & ~history.intermittent
+    eligible = smoothed & allowed & (history.start <= split - MIN_PRE_WINDOW_WEEKS)
     rows = np.flatnonzero(eligible)
     if len(rows) == 0:
         return
@@ -595,11 +706,86 @@ def _level_shifts(
     model.units[rows] = level[:, None] * model.shape_horizon[rows]
     model.level[rows] = level
     model.shift_weeks[rows] = window - best
-    relabel = {"ses_x_family_shape": "level_shift_x_family_shape", "ses_flat": "level_shift_flat"}
+    relabel = dict(zip(COMBINED_METHODS, SHIFT_METHODS, strict=True))
     method[rows] = [relabel[m] for m in method[rows]]
 
 
 # --- plan gate --------------------------------------------------------------------------
+
+
+@dataclass
+class _Backtest:
+    """Model against plan over the backtest origins, per product family x region."""
+
+    model_score: np.ndarray  # sum|e| + |sum e| of the model, pooled over the group's series
+    plan_score: np.ndarray  # the same of the plan, over the same cells
+    actual_units: np.ndarray  # actual units of those cells (0: nothing to compare)
+    plan_series: np.ndarray  # series the plan forecast at least as well as the model
+    model_series: np.ndarray  # series the model forecast better
+
+    @property
+    def plan_kept(self) -> np.ndarray:
+        """Per group, by a sign test over series (counting series, not pooling units, so a
+        few series whose demand shifted -- the shift test's business -- do not decide for
+        all): the verdict over all series is the default, the model where it did
+        significantly better on more series (by SIGN_TEST_Z standard deviations), else the
+        plan; a group overrides it only with a significant verdict of its own. A group of
+        a dozen series rarely has one: a coin-flip majority does not move it."""
+        model_default = _significantly_more(self.model_series.sum(), self.plan_series.sum())
+        if model_default:
+            return _significantly_more(self.plan_series, self.model_series)
+        return ~_significantly_more(self.model_series, self.plan_series)
+
+
+def _significantly_more(wins: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """Sign test: more wins than losses by SIGN_TEST_Z standard deviations of a fair coin."""
+    return wins - losses > SIGN_TEST_Z * np.sqrt(wins + losses)
+
+
+def _backtest(
+    model: _Model,
+    history: _History,
+    plan_past: np.ndarray,
+    group_codes: np.ndarray,
+    n_groups: int,
+    horizon: int,
+) -> _Backtest:
+    """Score the model and the plan on the backtest origins (module docstring, step 8)."""
+    span = plan_past.shape[1]
+    actual = history.window_actuals(history.n_weeks - span)
+    shape = np.nan_to_num(model.shape_history[:, -span:], nan=1.0)
+    errors = _errors(model.origin_levels, shape, actual, horizon, plan=plan_past)
+    model_score, plan_score = (
+        absolute + np.abs(total) for absolute, total in (errors.model, errors.plan)
+    )
+    compared = errors.units > 0
+    return _Backtest(
+        model_score=_pooled_score(group_codes, n_groups, errors.model),
+        plan_score=_pooled_score(group_codes, n_groups, errors.plan),
+        actual_units=np.bincount(group_codes, weights=errors.units, minlength=n_groups),
+        plan_series=np.bincount(
+            group_codes, weights=compared & (plan_score <= model_score), minlength=n_groups
+        ),
+        model_series=np.bincount(
+            group_codes, weights=compared & (model_score < plan_score), minlength=n_groups
+        ),
+    )
+
+
+def _group_judgements(
+    group_frame: pd.DataFrame, shape_kept: np.ndarray, backtest: _Backtest
+) -> pd.DataFrame:
+    """The group table with what the backtest decided for each group."""
+    frame = group_frame.copy()
+    frame["shape_kept"] = shape_kept
+    with np.errstate(invalid="ignore", divide="ignore"):
+        units = np.where(backtest.actual_units > 0, backtest.actual_units, np.nan)
+        frame["backtest_model_score"] = _nullable(backtest.model_score / units)
+        frame["backtest_plan_score"] = _nullable(backtest.plan_score / units)
+    frame["backtest_plan_series"] = backtest.plan_series.astype(np.int64)
+    frame["backtest_model_series"] = backtest.model_series.astype(np.int64)
+    frame["plan_kept"] = backtest.plan_kept
+    return frame
 
 
 @dataclass
@@ -612,6 +798,8 @@ class _Gate:
     window_plan_units: np.ndarray  # NaN when no window week has a plan
     tracked: np.ndarray  # enough window weeks with a plan to test
     has_future_plan: np.ndarray  # some horizon week has a plan
+    model_beat_plan: np.ndarray  # the series' group's backtest: the model did better
+    shift_weight: np.ndarray  # the shift test's weight alone
 
 
 def _gate(
@@ -621,8 +809,10 @@ def _gate(
     sigma: np.ndarray,
     method: np.ndarray,
     settings: SensingSettings,
+    backtest: _Backtest,
+    group_codes: np.ndarray,
 ) -> _Gate:
-    """Compare the trailing window's actuals with the plan (module docstring, step 8)."""
+    """Weigh the model against the plan (module docstring, step 8)."""
     actual = history.window_actuals(history.n_weeks - settings.window_weeks)
     used = ~np.isnan(actual) & ~np.isnan(plan_window)
     weeks = used.sum(axis=1)
@@ -636,9 +826,10 @@ def _gate(
     tracking_signal = np.where(tracked, tracking_signal, np.nan)
     z_score = np.where(tracked, z_score, np.nan)
     span = settings.gate_z_high - settings.gate_z_low
-    blend = np.clip((np.abs(np.nan_to_num(z_score)) - settings.gate_z_low) / span, 0, 1)
+    shift_weight = np.clip((np.abs(np.nan_to_num(z_score)) - settings.gate_z_low) / span, 0, 1)
+    model_beat_plan = ~backtest.plan_kept[group_codes]
     # The plan-based fallbacks are the plan; with no plan ahead the model stands alone.
-    weight = np.where(tracked & has_future_plan, blend, 1.0)
+    weight = np.where(tracked & has_future_plan, np.maximum(shift_weight, model_beat_plan), 1.0)
     weight = np.where(np.isin(method, PLAN_METHODS), 0.0, weight)
     window_actual_units = np.where(
         weeks > 0, np.where(used, actual, 0.0).sum(axis=1), np.nansum(actual, axis=1)
@@ -653,6 +844,8 @@ def _gate(
         window_plan_units,
         tracked,
         has_future_plan,
+        model_beat_plan,
+        shift_weight,
     )
 
 
@@ -691,43 +884,21 @@ def _series_frame(
     method: np.ndarray,
     gate: _Gate,
     sigma: np.ndarray,
-    shapes: list[FamilyShape],
+    group_frame: pd.DataFrame,
     group_codes: np.ndarray,
-    group_keys: pd.DataFrame,
+    backtest_weeks: int,
 ) -> pd.DataFrame:
-    group_model = np.array([s.fit.model for s in shapes], dtype=object)
-    shaped = np.isin(method, ["ses_x_family_shape", "level_shift_x_family_shape"])
+    group_model = group_frame["model"].to_numpy(dtype=object)
+    shaped = np.isin(method, ["combined_x_family_shape", "level_shift_x_family_shape"])
     season_model = np.where(shaped, group_model[group_codes], "none")
-    group_label = (
-        group_keys["product_family"].astype(str) + "/" + group_keys["region"].astype(str)
-    ).to_numpy()[group_codes]
-    explanation = [
-        _explain(*row)
-        for row in zip(
-            method,
-            season_model,
-            group_label,
-            model.level,
-            model.shift_weeks,
-            history.history_weeks,
-            history.nonzero_weeks,
-            gate.tracked,
-            gate.has_future_plan,
-            gate.weight,
-            gate.z_score,
-            gate.window_weeks,
-            gate.window_actual_units,
-            gate.window_plan_units,
-            strict=True,
-        )
-    ]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "sku": keys["sku"].to_numpy(),
             "location_id": keys["location_id"].to_numpy(),
             "method": method.astype(str),
             "season_model": season_model.astype(str),
             "alpha": _nullable(model.alpha),
+            "ma_weeks": _nullable(np.where(model.ma_weeks > 0, model.ma_weeks, np.nan)),
             "level": np.clip(model.level, 0, None),
             "sigma": _nullable(sigma),
             "history_weeks": history.history_weeks.astype(np.int64),
@@ -738,79 +909,93 @@ def _series_frame(
             "tracking_signal": _nullable(gate.tracking_signal),
             "z_score": _nullable(gate.z_score),
             "gate_weight": gate.weight,
-            "explanation": explanation,
         }
     )
-
-
-def _explain(
-    method: str,
-    season_model: str,
-    group_label: str,
-    level: float,
-    shift_weeks: int,
-    history_weeks: int,
-    nonzero_weeks: int,
-    tracked: bool,
-    has_future_plan: bool,
-    weight: float,
-    z_score: float,
-    window_weeks: int,
-    window_actual: float,
-    window_plan: float,
-) -> str:
-    """One line a planner can read: what the gate decided and what the model says."""
-    model_text = _model_text(
-        method, season_model, group_label, level, shift_weeks, history_weeks, nonzero_weeks
+    facts = pd.DataFrame(
+        {
+            "group": (
+                group_frame["product_family"].astype(str) + "/" + group_frame["region"].astype(str)
+            ).to_numpy()[group_codes],
+            "group_model": group_model[group_codes],
+            "shift_weeks": model.shift_weeks,
+            "tracked": gate.tracked,
+            "has_future_plan": gate.has_future_plan,
+            "shift_weight": gate.shift_weight,
+            "plan_series": group_frame["backtest_plan_series"].to_numpy()[group_codes],
+            "model_series": group_frame["backtest_model_series"].to_numpy()[group_codes],
+            "window_weeks": gate.window_weeks,
+        }
     )
-    if method in PLAN_METHODS or method == "no_history_no_plan":
+    rows = pd.concat([frame, facts], axis=1)
+    frame["explanation"] = [_explain(row, backtest_weeks) for row in rows.itertuples(index=False)]
+    return frame
+
+
+def _explain(row, backtest_weeks: int) -> str:
+    """One line a planner can read: what the gate decided and what the model says."""
+    model_text = _model_text(row)
+    if row.method in PLAN_METHODS or row.method == "no_history_no_plan":
         return model_text
-    if not has_future_plan:
+    if not row.has_future_plan:
         return f"no plan for the sensing weeks: {model_text}"
-    if not tracked:
+    if not row.tracked:
         return f"no plan history to check against: {model_text}"
-    if weight <= 0:
-        return f"plan kept: actuals within noise of the plan (z={z_score:.1f})"
-    if window_plan > 0:
-        comparison = f"actuals {window_actual / window_plan:.1f}x the plan"
+    compared = row.plan_series + row.model_series
+    record = (
+        f"in the last {backtest_weeks} weeks the plan forecast {row.plan_series} of {compared}"
+        f" {row.group} SKU-locations at least as well as the model"
+    )
+    if row.gate_weight <= 0:
+        if compared == 0:
+            record = "no model forecast to compare with"
+        return f"plan kept: {record}; actuals within noise of the plan (z={row.z_score:.1f})"
+    if row.window_plan_units > 0:
+        comparison = f"actuals {row.window_actual_units / row.window_plan_units:.1f}x the plan"
     else:
-        comparison = f"actuals {window_actual:.0f} units against a zero plan"
-    evidence = f"{comparison} over {window_weeks} weeks (z={z_score:.1f})"
-    if weight < 1:
-        return f"{weight:.0%} model / {1 - weight:.0%} plan: {evidence}: {model_text}"
+        comparison = f"actuals {row.window_actual_units:.0f} units against a zero plan"
+    evidence = f"{comparison} over {row.window_weeks} weeks (z={row.z_score:.1f})"
+    if row.gate_weight < 1:
+        weights = f"{row.gate_weight:.0%} model / {1 - row.gate_weight:.0%} plan"
+        return f"{weights}: {evidence}: {model_text}"
+    if row.shift_weight <= 0:
+        return f"model, not the plan: {record}: {model_text}"
     return f"{evidence}: {model_text}"
 
 
-def _model_text(
-    method: str,
-    season_model: str,
-    group_label: str,
-    level: float,
-    shift_weeks: int,
-    history_weeks: int,
-    nonzero_weeks: int,
-) -> str:
-    season = f"{group_label} {SEASON_LABELS.get(season_model, season_model)}"
-    if method == "ses_x_family_shape":
-        return f"level {level:.1f}/wk x {season}"
-    if method == "ses_flat":
-        return f"level {level:.1f}/wk, flat (too little family history for a season)"
-    if method == "level_shift_x_family_shape":
-        return f"level {level:.1f}/wk re-estimated on the last {shift_weeks} weeks x {season}"
-    if method == "level_shift_flat":
-        return f"level {level:.1f}/wk re-estimated on the last {shift_weeks} weeks, flat"
-    zero_share = 1 - nonzero_weeks / max(history_weeks, 1)
-    if method == "intermittent_sba":
-        return f"intermittent demand ({zero_share:.0%} zero weeks): SBA rate {level:.2f}/wk"
-    if method == "short_history_mean":
-        return f"only {history_weeks} weeks of history: their mean {level:.1f}/wk"
-    if method == "short_history_plan":
-        return f"only {history_weeks} weeks of history: plan kept"
-    if method == "new_item_plan":
+def _model_text(row) -> str:
+    season = f"{row.group} {SEASON_LABELS.get(row.season_model, row.season_model)}"
+    mix = (
+        f"mean of SES (alpha {row.alpha:.1f}), a {row.ma_weeks:.0f}-week average and TSB"
+        if not pd.isna(row.ma_weeks)
+        else ""
+    )
+    if row.intermittent and mix:
+        zero_share = 1 - row.nonzero_weeks / max(row.history_weeks, 1)
+        mix = f"intermittent, {zero_share:.0%} zero weeks: {mix}"
+    if row.method == "combined_x_family_shape":
+        return f"level {row.level:.1f}/wk ({mix}) x {season}"
+    if row.method == "combined_flat":
+        why = (
+            "too little family history for a season"
+            if row.group_model == "none"
+            else f"the {row.group} {SEASON_LABELS.get(row.group_model, row.group_model)} did not help its series"
+        )
+        return f"level {row.level:.1f}/wk ({mix}), flat: {why}"
+    if row.method == "level_shift_x_family_shape":
+        return (
+            f"level {row.level:.1f}/wk re-estimated on the last {row.shift_weeks} weeks x {season}"
+        )
+    if row.method == "level_shift_flat":
+        return f"level {row.level:.1f}/wk re-estimated on the last {row.shift_weeks} weeks, flat"
+    if row.method == "short_history_mean":
+        return f"only {row.history_weeks} weeks of history: their mean {row.level:.1f}/wk"
+    if row.method == "short_history_plan":
+        return f"only {row.history_weeks} weeks of history: plan kept"
+    if row.method == "new_item_plan":
         return "new item with no actuals yet: plan kept"
-    if method == "no_history_no_plan":
+    if row.method == "no_history_no_plan":
         return "new item with no actuals and no plan: forecast 0"
-    return f"no sales in {history_weeks} weeks of reported history: forecast 0"
+    return f"no sales in {row.history_weeks} weeks of reported history: forecast 0"
 
 
 def _nullable(values: np.ndarray) -> pd.arrays.FloatingArray:
