@@ -95,7 +95,6 @@ SIGMA_FLOOR_UNITS = 0.5
 BACKTEST_WEEKS = 26  # trailing weeks whose origins judge the family shape and the plan
 SHAPE_TEST_ALPHA = 0.2  # SES weight of the family-shape test
 SIGN_TEST_Z = 2.0  # the backtest's plan-or-model verdict needs this many standard deviations
-SHAPE_MODELS = ("holt_winters_damped", "holt_damped", "ses")  # family fits that may shape
 _BLOCK_ROWS = 4_096  # series per block of the combined model: its arrays stay small
 
 METHODS = {
@@ -209,7 +208,7 @@ def sense(
     model = _Model.empty(len(keys), n_weeks, horizon, backtest)
     has_future_plan = ~np.isnan(plan_horizon).all(axis=1)
     method = _base_methods(history, has_future_plan)
-    shape_kept = _judge_shapes(history, method, shapes, group_codes, judged_from, horizon)
+    shape_kept = _judge_shapes(history, method, shapes, group_codes, judged_from)
     _fit_regular(model, history, method, shapes, shape_kept, group_codes, split, judged_from)
     _fit_short(model, history, method, plan_horizon)
 
@@ -507,22 +506,22 @@ def _judge_shapes(
     shapes: list[FamilyShape],
     group_codes: np.ndarray,
     judged_from: int,
-    horizon: int,
 ) -> np.ndarray:
     """Per group: whether its family shape helped its series over the backtest origins
     (module docstring, step 3). False for a group without a shape model or without a
     series to judge it on."""
     n_groups = len(shapes)
-    has_shape = np.array([s.fit.model in SHAPE_MODELS for s in shapes], dtype=bool)
+    has_shape = np.array([s.fit.model != "none" for s in shapes], dtype=bool)
     rows = np.flatnonzero((method == "combined_x_family_shape") & has_shape[group_codes])
     if len(rows) == 0:
         return np.zeros(n_groups, dtype=bool)
     # Per series: |e| and e summed, of the shaped (0, 1) and the flat forecast (2, 3).
     errors = np.zeros((4, len(rows)))
+    group_shapes = np.stack([s.history for s in shapes])
     for first in range(0, len(rows), _BLOCK_ROWS):
         block = rows[first : first + _BLOCK_ROWS]
         capped = history.capped[block]
-        shape = np.stack([s.history for s in shapes])[group_codes[block]]
+        shape = group_shapes[group_codes[block]]
         actual = capped[:, judged_from:]
         shape_span = shape[:, judged_from:]
         shaped = ses_path(capped / shape, SHAPE_TEST_ALPHA)[:, judged_from:-1]
@@ -798,7 +797,6 @@ class _Gate:
     window_plan_units: np.ndarray  # NaN when no window week has a plan
     tracked: np.ndarray  # enough window weeks with a plan to test
     has_future_plan: np.ndarray  # some horizon week has a plan
-    model_beat_plan: np.ndarray  # the series' group's backtest: the model did better
     shift_weight: np.ndarray  # the shift test's weight alone
 
 
@@ -844,7 +842,6 @@ def _gate(
         window_plan_units,
         tracked,
         has_future_plan,
-        model_beat_plan,
         shift_weight,
     )
 

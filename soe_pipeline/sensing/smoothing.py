@@ -1,9 +1,9 @@
-"""Vectorised smoothing over many series at once: outlier capping, simple exponential
-smoothing with a per-series alpha, and SBA for intermittent demand.
+"""Vectorised helpers over many series at once: outlier capping, row medians and the
+first week of each series. (The smoothing methods themselves are in `baselines`.)
 
 Every function takes an (n_series, n_weeks) matrix, oldest week first, with NaN before a
-series starts and a value (possibly 0) in every week from its start on. Loops run over weeks
-and over the alpha grid, never over series.
+series starts and a value (possibly 0) in every week from its start on. Loops run over weeks,
+never over series.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ MAD_TO_SIGMA = 1.4826
 # A week is capped at its local median + OUTLIER_SCALES x the series' robust noise scale.
 OUTLIER_SCALES = 5.0
 LOCAL_MEDIAN_WEEKS = 5  # local_median's sorting network and median pick are written for 5
-ALPHA_GRID = (0.05, 0.1, 0.2, 0.3, 0.5)
-INITIAL_LEVEL_WEEKS = 4
-SBA_ALPHA = 0.1
 _ROW_CHUNK = 2_000  # rows per local-median pass: its arrays stay in the CPU cache
 # Sorts 5 values in 9 compare-exchanges (Knuth, TAOCP vol. 3, 5.3.4).
 _SORTING_NETWORK = ((0, 1), (3, 4), (2, 4), (2, 3), (0, 3), (0, 2), (1, 4), (1, 3), (1, 2))
@@ -87,89 +84,3 @@ def first_index(mask: np.ndarray) -> np.ndarray:
     """Index of the first True of each row; the row length when there is none."""
     found = mask.any(axis=1)
     return np.where(found, np.argmax(mask, axis=1), mask.shape[1])
-
-
-def initial_level(values: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Mean of the first INITIAL_LEVEL_WEEKS weeks of each series from `start` (0 for a
-    series with none)."""
-    n_weeks = values.shape[1]
-    columns = start[:, None] + np.arange(INITIAL_LEVEL_WEEKS)[None, :]
-    inside = columns < n_weeks
-    picked = np.take_along_axis(values, np.clip(columns, 0, max(n_weeks - 1, 0)), axis=1)
-    valid = inside & ~np.isnan(picked)
-    count = valid.sum(axis=1)
-    total = np.where(valid, picked, 0.0).sum(axis=1)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
-
-
-def select_alpha(deseasonalised: np.ndarray, shape: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Per-series SES alpha from ALPHA_GRID minimising the in-sample one-step squared error
-    in units (error on the deseasonalised scale x shape). Ties go to the smaller alpha."""
-    # (alpha, series) rather than (series, alpha): numpy loops fastest over the long axis.
-    alphas = np.asarray(ALPHA_GRID)[:, None]
-    level = np.repeat(initial_level(deseasonalised, start)[None, :], len(ALPHA_GRID), axis=0)
-    squared_error = np.zeros_like(level)
-    for week in range(deseasonalised.shape[1]):
-        error = deseasonalised[:, week] - level
-        counted = week > start
-        squared_error += np.where(counted, (error * shape[:, week]) ** 2, 0.0)
-        level = np.where(week >= start, level + alphas * error, level)
-    return np.asarray(ALPHA_GRID)[np.argmin(squared_error, axis=0)]
-
-
-def ses(
-    deseasonalised: np.ndarray,
-    shape: np.ndarray,
-    start: np.ndarray,
-    alpha: np.ndarray,
-    split: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Simple exponential smoothing with one alpha per series.
-
-    Returns the level after the last week, the level before week `split` (the forecast the
-    model made for the weeks from `split` on before seeing them), and the one-step
-    residuals in units ((n_series, n_weeks), NaN where not defined).
-    """
-    level = initial_level(deseasonalised, start)
-    level_at_split = level.copy()
-    residuals = np.full(deseasonalised.shape, np.nan)
-    for week in range(deseasonalised.shape[1]):
-        if week == split:
-            level_at_split = level.copy()
-        error = deseasonalised[:, week] - level
-        residuals[:, week] = np.where(week > start, error * shape[:, week], np.nan)
-        level = np.where(week >= start, level + alpha * error, level)
-    if split >= deseasonalised.shape[1]:
-        level_at_split = level.copy()
-    return level, level_at_split, residuals
-
-
-def sba(values: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Syntetos-Boylan approximation of Croston's method (alpha SBA_ALPHA for both demand
-    size and interval, forecast = (1 - alpha/2) x size / interval).
-
-    The size starts at the first demand and the interval at the series' mean inter-demand
-    interval. Returns the weekly rate after the last week and the one-step residuals in
-    units ((n_series, n_weeks), NaN where not defined).
-    """
-    n_series, n_weeks = values.shape
-    rows = np.arange(n_series)
-    first = np.clip(start, 0, max(n_weeks - 1, 0))
-    size = np.where(start < n_weeks, values[rows, first] if n_weeks else 0.0, 0.0)
-    span = n_weeks - start
-    demands = np.nansum(values > 0, axis=1)
-    interval = np.where(demands > 0, span / np.maximum(demands, 1), 1.0)
-    since_demand = np.zeros(n_series)
-    factor = 1 - SBA_ALPHA / 2
-    residuals = np.full(values.shape, np.nan)
-    for week in range(n_weeks):
-        rate = factor * size / interval
-        after_start = week > start
-        value = values[:, week]
-        residuals[:, week] = np.where(after_start, value - rate, np.nan)
-        since_demand = np.where(after_start, since_demand + 1, since_demand)
-        demand = after_start & (value > 0)
-        size = np.where(demand, size + SBA_ALPHA * (value - size), size)
-        interval = np.where(demand, interval + SBA_ALPHA * (since_demand - interval), interval)
-        since_demand = np.where(demand, 0, since_demand)
-    return factor * size / interval, residuals
