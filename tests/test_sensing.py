@@ -419,6 +419,36 @@ def test_the_backtest_keeps_a_right_plan_and_leaves_a_stale_one():
     assert (forecast.loc["HIGH-0", "sensed_units"] == forecast.loc["HIGH-0", "model_units"]).all()
 
 
+def test_a_run_of_a_few_units_does_not_move_an_intermittent_series_off_a_kept_plan():
+    """A series selling 0-2 units in most weeks, planned at 0.65 a week, sells 17 units in
+    the last 8 weeks (the run a generated healthy store once drew): significant (z > 3.5),
+    but an intermittent series leaves the plan only through the backtest, which keeps it."""
+    actuals, series, plan = backtest_world({"RIGHT": 0.0})
+    units = [2, 1, 2, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 2, 0, 0, 0, 0, 1, 2, 1, 5, 3, 0, 3, 2]
+    weeks = range(-len(units), 0)
+    sparse = pd.DataFrame(
+        {"sku": "RUN", "location_id": "L1", "week_start": [week_start(t) for t in weeks], "units": units}
+    )
+    planned = pd.DataFrame(
+        {"sku": "RUN", "location_id": "L1", "week_start": [week_start(t) for t in range(-26, HORIZON)],
+         "plan_units": 0.65}
+    )
+    result = sense(
+        pd.concat([actuals, sparse]),
+        pd.concat([series, pd.DataFrame([{"sku": "RUN", "location_id": "L1",
+                                          "product_family": "RIGHT", "region": "R9"}])]),
+        pd.concat([plan, planned]),
+        WEEK0,
+    )
+    run = row(result, "RUN")
+    assert run["intermittent"] and run["z_score"] > 3.5
+    assert run["gate_weight"] == 0
+    assert weekly(result, "RUN", "sensed_units") == pytest.approx([0.65] * HORIZON)
+    assert "intermittent demand, which a run of a few units does not move off the plan" in (
+        run["explanation"]
+    )
+
+
 def test_a_family_season_that_is_not_its_series_season_is_dropped():
     """SAME: every series follows the family's season, which is kept. HALF: half the series
     run the opposite season, so the family sum is flat and dividing by its shape would

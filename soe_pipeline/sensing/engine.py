@@ -56,7 +56,9 @@ Method, for every SKU-location of `series` (DESIGN section 4):
    - *the shift test* over the trailing window weeks that have a plan and an observed
      actual (A is the cleaned actual of steps 1-2; the same A makes window_actual_units):
      tracking_signal = sum(A - P) / mean|A - P|, z = sum(A - P) / (sigma x sqrt(n));
-     weight k_z = clip((|z| - gate_z_low) / (gate_z_high - gate_z_low), 0, 1).
+     weight k_z = clip((|z| - gate_z_low) / (gate_z_high - gate_z_low), 0, 1); 0 for an
+     intermittent series (as for the level shift, a run of a few units is too weak a signal:
+     such a series leaves the plan only through the backtest).
    k = max(b, k_z); sensed = plan + k x (model - plan) where the horizon week has a plan,
    else the model. Without plan history (fewer than 2 window weeks with a plan) or without
    any plan for the horizon k = 1 (the model); for the plan-based fallbacks k = 0. Sensed
@@ -825,6 +827,9 @@ def _gate(
     z_score = np.where(tracked, z_score, np.nan)
     span = settings.gate_z_high - settings.gate_z_low
     shift_weight = np.clip((np.abs(np.nan_to_num(z_score)) - settings.gate_z_low) / span, 0, 1)
+    # Not for intermittent series (as the level shift): a run of a few units is too weak a
+    # signal to leave the plan on; the backtest still can.
+    shift_weight = np.where(history.intermittent, 0.0, shift_weight)
     model_beat_plan = ~backtest.plan_kept[group_codes]
     # The plan-based fallbacks are the plan; with no plan ahead the model stands alone.
     weight = np.where(tracked & has_future_plan, np.maximum(shift_weight, model_beat_plan), 1.0)
@@ -945,6 +950,8 @@ def _explain(row, backtest_weeks: int) -> str:
     if row.gate_weight <= 0:
         if compared == 0:
             record = "no model forecast to compare with"
+        if row.intermittent:
+            return f"plan kept: {record}; intermittent demand, which a run of a few units does not move off the plan (z={row.z_score:.1f})"
         return f"plan kept: {record}; actuals within noise of the plan (z={row.z_score:.1f})"
     if row.window_plan_units > 0:
         comparison = f"actuals {row.window_actual_units / row.window_plan_units:.1f}x the plan"
