@@ -164,6 +164,7 @@ class _Need:
     unit_price: float = 0.0
     unit_cost: float = 0.0
     no_transfer_reason: str | None = None  # a guard that rules transfers out
+    rejected: frozenset[str] = frozenset()  # action ids a planner rejected for its exceptions
     added: np.ndarray = field(init=False)
     actions: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # why no (more) transfer
@@ -385,7 +386,8 @@ def recommend_actions(projection: pd.DataFrame, sku_locations: pd.DataFrame,
                       settings: ActionSettings = ActionSettings(),
                       lanes: tuple[Lane, ...] | None = None,
                       in_transit: pd.DataFrame | None = None,
-                      down_shifted: pd.DataFrame | None = None) -> ActionPlan:
+                      down_shifted: pd.DataFrame | None = None,
+                      rejected: pd.DataFrame | None = None) -> ActionPlan:
     """Transfers, expedites and escalations that answer the shortage exceptions.
 
     projection: sku, location_id, week_index, projected_available_units, safety_stock_units
@@ -397,7 +399,10 @@ def recommend_actions(projection: pd.DataFrame, sku_locations: pd.DataFrame,
         0's Monday to as_of (0..6). lanes: the transfer network (default assets/lanes.yml).
         in_transit: open transfers (sku, from_location_id, to_location_id), never reversed.
         down_shifted: SKU-locations whose demand has shifted down (sku, location_id): no
-        transfer goes there. The result does not depend on the input rows' order.
+        transfer goes there. rejected: actions planners rejected for an exception
+        (exception_id, action_id): not recommended again for a need holding that exception,
+        so the next best donor or order is offered. The result does not depend on the input
+        rows' order.
     """
     if not 0 <= as_of_offset_days <= 6:
         raise ValueError(f"as_of_offset_days must be 0..6, got {as_of_offset_days}")
@@ -413,6 +418,7 @@ def recommend_actions(projection: pd.DataFrame, sku_locations: pd.DataFrame,
     places = _places(sku_locations)
     needs = _build_needs(weekly, lead_time_days, exceptions, sku_locations, places)
     _guard_needs(needs, projection, down_shifted, settings)
+    _mark_rejected(needs, rejected)
     donors = _donor_pools(weekly, transferable, short_keys, places)
     supply = _expeditable_supply(weekly, open_supply, short_keys)
     reversed_lanes = _reversed_lanes(in_transit)
@@ -488,6 +494,18 @@ def _build_needs(weekly: _Weekly, lead_time_days: np.ndarray, exceptions: pd.Dat
             unit_cost=0.0 if np.isnan(cost) else cost,
         ))
     return needs
+
+
+def _mark_rejected(needs: list[_Need], rejected: pd.DataFrame | None) -> None:
+    if rejected is None or rejected.empty:
+        return
+    by_exception: dict[str, set[str]] = {}
+    for exception_id, action_id in zip(rejected["exception_id"].tolist(),
+                                       rejected["action_id"].tolist(), strict=True):
+        by_exception.setdefault(str(exception_id), set()).add(str(action_id))
+    for need in needs:
+        need.rejected = frozenset().union(
+            *(by_exception.get(str(exception[0]), ()) for exception in need.exceptions))
 
 
 def _guard_needs(needs: list[_Need], projection: pd.DataFrame, down_shifted: pd.DataFrame | None,
@@ -650,6 +668,9 @@ def _plan_transfers(need: _Need, donors: list[list], lanes: tuple[Lane, ...],
         if (need.sku, donor[0], need.location_id) in reversed_lanes:
             refusals.append(f"{donor[0]}: would reverse an open transfer")
             continue
+        if _action_id("transfer", need.sku, donor[0], need.location_id, None) in need.rejected:
+            refusals.append(f"{donor[0]}: a planner rejected this transfer")
+            continue
         candidates.append((donor, lane))
     if not candidates:
         if refusals:
@@ -708,6 +729,9 @@ def _plan_expedites(need: _Need, orders: list[tuple] | None, horizon_weeks: int,
         first_short = int(short_weeks[0])
         if int(landing_week) <= first_short:
             continue  # already in the PAB where it could help
+        if _action_id("expedite", need.sku, None, need.location_id, id_reference) in need.rejected:
+            need.notes.append(f"no expedite of {reference}: a planner rejected it")
+            continue
         # Pulled into first_short, the order adds to the PAB until the week it lands anyway.
         helped = slice(first_short, min(int(landing_week), horizon_weeks))
         units = min(math.floor(float(open_units)), _peak_units(need.shortage()[helped]))

@@ -78,6 +78,7 @@ class Contract:
     description: str = ""
     business_date_column: str | None = None
     daily_activity: DailyActivity | None = None
+    optional: bool = False  # no file is not stale (planners' decisions come when they come)
 
     @property
     def name(self) -> str:
@@ -118,6 +119,7 @@ def _parse(path: Path) -> Contract:
         description=spec.get("description", ""),
         business_date_column=spec.get("business_date_column"),
         daily_activity=DailyActivity(**spec["daily_activity"]) if spec.get("daily_activity") else None,
+        optional=bool(spec.get("optional", False)),
     )
     _validate(contract, path)
     return contract

@@ -123,6 +123,7 @@ def action_plan(
     lanes: duckdb.DuckDBPyRelation,
     transfers: duckdb.DuckDBPyRelation,
     demand_shifts: duckdb.DuckDBPyRelation,
+    rejected: duckdb.DuckDBPyRelation,
 ) -> pd.DataFrame:
     """Coordinated transfers, expedites and escalations for this run's shortages, and what
     they do for each shortage exception, as one table (a dbt model returns one): the rows
@@ -173,13 +174,16 @@ def action_plan(
         ],
     )
     open_supply = columns(
-        open_supply, ["reference_id", "supply_type", *SERIES_KEY, "week_index", "open_units"]
+        open_supply,
+        ["reference_id", "supply_type", *SERIES_KEY, "counterpart_id", "week_index", "open_units"],
     )
-    in_transit = (
-        transfers.filter("status = 'in_transit'")
-        .project("sku, from_location_id, to_location_id")
-        .df()
-    )
+    # Transfers on their way, and those planners accepted (firm), are never reversed.
+    in_transit = pd.concat([
+        transfers.filter("status = 'in_transit'").project("sku, from_location_id, to_location_id").df(),
+        open_supply.loc[open_supply["supply_type"] == "accepted_transfer"].rename(
+            columns={"counterpart_id": "from_location_id", "location_id": "to_location_id"}
+        )[["sku", "from_location_id", "to_location_id"]],
+    ], ignore_index=True)
     down_shifted = demand_shifts.filter("driver_value < 0").project("sku, location_id").df()
     shortages = shortages.df()
     plan = recommend_actions(
@@ -192,6 +196,7 @@ def action_plan(
         lanes=lanes_from_rows(lanes.df().to_dict("records")),
         in_transit=in_transit,
         down_shifted=down_shifted,
+        rejected=rejected.project("exception_id, action_id").df(),
     )
     nullable = {"int64": "Int64", "float64": "Float64", "bool": "boolean"}
     parts = {"action": plan.actions, "exception": plan.exceptions}

@@ -36,7 +36,7 @@ def test_lineage_runs_from_each_extract_to_the_published_exports():
     published = graph.get(dg.AssetKey(["publish", "bi_exports"]))
     assert {k.path[-1] for k in published.parent_keys} == {
         "data_health", "demand_sensing", "exception_history", "exceptions", "forecast_accuracy",
-        "kpi_weekly", "recommended_actions", "sku_location_projection", "sku_location_status",
+        "decision_log", "kpi_weekly", "recommended_actions", "sku_location_projection", "sku_location_status",
         "sop_feedback",
     }
     assert dg.AssetKey(["pipeline", "run_context"]) in graph.get(

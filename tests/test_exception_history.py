@@ -27,19 +27,19 @@ def test_history_tracks_first_last_seen_and_resolution_and_reruns_change_nothing
             assert query(outcome.warehouse, "select count(*) from marts.sop_feedback "
                          "where feedback_type = 'recurring_exception'") == [(0,)]
         if week == 1:
-            assert query(outcome.warehouse, mismatch_sql) == [(weeks[0], weeks[1], None, "open", 7)]
+            assert query(outcome.warehouse, mismatch_sql) == [(weeks[0], weeks[1], None, "new", 7)]
         if week == 2:
             after_run_3 = query(outcome.warehouse, history_sql)
-            assert query(outcome.warehouse, mismatch_sql) == [(weeks[0], weeks[1], weeks[2], "resolved", 14)]
+            assert query(outcome.warehouse, mismatch_sql) == [(weeks[0], weeks[1], weeks[2], "resolved_by_itself", 14)]
             # Re-running week 3 leaves the history exactly as it was.
             assert run_cycle(landing, as_of).success
             assert query(outcome.warehouse, history_sql) == after_run_3
 
     history = query(outcome.warehouse, history_sql)
-    assert query(outcome.warehouse, mismatch_sql) == [(weeks[0], weeks[1], weeks[2], "resolved", 14)]
+    assert query(outcome.warehouse, mismatch_sql) == [(weeks[0], weeks[1], weeks[2], "resolved_by_itself", 14)]
     stockouts = [row for row in history if row[0] == "projected_stockout"]
     assert {(r[1], r[2], r[3], r[5]) for r in stockouts} == {
-        ("A", weeks[0], weeks[3], "open"), ("B", weeks[0], weeks[3], "open"),
+        ("A", weeks[0], weeks[3], "new"), ("B", weeks[0], weeks[3], "new"),
     }
     # One row per exception: re-runs and four cycles never duplicate history.
     (count, distinct) = query(outcome.warehouse, "select count(*), count(distinct exception_id) "

@@ -26,6 +26,8 @@ EXTRACTS = {
     "wms/inventory_snapshot", "wms/shipments", "wms/receipts", "wms/transfers",
     "pos/daily_sales",
 }
+# Planners' decisions are optional: no file, and data_health still lists the extract as fresh.
+HEALTH_EXTRACTS = EXTRACTS | {"soe/decisions"}
 
 # Per run: (exception_type, sku, location_id, first_week_start) ->
 #   (last_week_start, exception_units, impact_value, severity, escalate_to_sop).
@@ -196,7 +198,7 @@ def test_run_succeeds_and_every_feed_is_fresh(cycles, as_of):
     result = _run(cycles, as_of)
     health = {extract: (status, message, rejected)
               for extract, status, message, rejected in result["health"]}
-    assert set(health) == EXTRACTS
+    assert set(health) == HEALTH_EXTRACTS
     # Receipts, shipments and transfers are quiet feeds: their newest business dates are old
     # (2026-10-08, last Thursday, 2026-10-12), their files are fresh.
     stale = {extract: message for extract, (status, message, _) in health.items() if status != "ok"}
@@ -285,19 +287,19 @@ def test_exception_history_after_three_runs(cycles):
     history = {(kind, sku, location): rest for kind, sku, location, *rest in rows}
     nov2, nov9, nov16 = AS_OF
     assert history == {
-        ("below_safety_stock", "PRS-8C", "ST2"): [nov2, nov2, nov9, "resolved"],
-        ("projected_stockout", "PRS-8C", "ST2"): [nov2, nov2, nov9, "resolved"],
-        ("below_safety_stock", "GRD-HND", "ST3"): [nov2, nov2, nov9, "resolved"],
-        ("projected_stockout", "GRD-HND", "ST3"): [nov2, nov16, None, "open"],
-        ("projected_stockout", "ESP-1K", "DC2"): [nov2, nov2, nov9, "resolved"],
-        ("inventory_mismatch", "FLT-100", "DC1"): [nov2, nov9, nov16, "resolved"],
-        ("inventory_mismatch", "HOU-250", "DC2"): [nov2, nov16, None, "open"],
-        ("late_supply", "KTL-GN", "DC1"): [nov2, nov16, None, "open"],
-        ("below_safety_stock", "KTL-GN", "DC1"): [nov9, nov9, nov16, "resolved"],
-        ("excess_inventory", "DEC-250", "DC2"): [nov2, nov16, None, "open"],
-        ("expiry_risk", "DEC-250", "DC2"): [nov2, nov16, None, "open"],
-        # Resolved on 2026-11-09, back on 2026-11-16 under the same id: a new episode.
-        ("schedule_miss", "ESP-1K", "PL1"): [nov16, nov16, None, "open"],
-        ("late_supply", "ESP-1K", "PL1"): [nov16, nov16, None, "open"],
-        ("demand_shift", "HOU-250", "ST1"): [nov2, nov16, None, "open"],
+        ("below_safety_stock", "PRS-8C", "ST2"): [nov2, nov2, nov9, "resolved_by_itself"],
+        ("projected_stockout", "PRS-8C", "ST2"): [nov2, nov2, nov9, "resolved_by_itself"],
+        ("below_safety_stock", "GRD-HND", "ST3"): [nov2, nov2, nov9, "resolved_by_itself"],
+        ("projected_stockout", "GRD-HND", "ST3"): [nov2, nov16, None, "new"],
+        ("projected_stockout", "ESP-1K", "DC2"): [nov2, nov2, nov9, "resolved_by_itself"],
+        ("inventory_mismatch", "FLT-100", "DC1"): [nov2, nov9, nov16, "resolved_by_itself"],
+        ("inventory_mismatch", "HOU-250", "DC2"): [nov2, nov16, None, "new"],
+        ("late_supply", "KTL-GN", "DC1"): [nov2, nov16, None, "new"],
+        ("below_safety_stock", "KTL-GN", "DC1"): [nov9, nov9, nov16, "resolved_by_itself"],
+        ("excess_inventory", "DEC-250", "DC2"): [nov2, nov16, None, "new"],
+        ("expiry_risk", "DEC-250", "DC2"): [nov2, nov16, None, "new"],
+        # Resolved on 2026-11-09, back on 2026-11-16 under the same id: a new episode (reopened).
+        ("schedule_miss", "ESP-1K", "PL1"): [nov16, nov16, None, "reopened"],
+        ("late_supply", "ESP-1K", "PL1"): [nov16, nov16, None, "new"],
+        ("demand_shift", "HOU-250", "ST1"): [nov2, nov16, None, "new"],
     }

@@ -5,3 +5,11 @@
         'cast(' ~ occurrence ~ ' as ' ~ dbt.type_string() ~ ')'
     ])) }}
 {%- endmacro %}
+
+{#- 1 for an episode's latest decision (by decided_at, then decision_id) among those where
+    `condition` holds, null where it does not hold. -#}
+{% macro latest_where(condition) -%}
+    case when {{ condition }} then row_number() over (
+        partition by exception_id, episode_number, {{ condition }}
+        order by decided_at desc, decision_id desc) end
+{%- endmacro %}

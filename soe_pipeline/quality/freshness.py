@@ -10,7 +10,8 @@ Pure module (no Dagster, no Great Expectations).
    so a file extracted at 18:00 on the as-of day is 0.25 days old. As in dbt source
    freshness, age > warn_after_days is `warn` and age > error_after_days is `error`
    (thresholds from the contract's `freshness`, overridable per extract in the deployment
-   config). No file at all is `error`.
+   config). No file at all is `error`, except for an `optional` extract (planners'
+   decisions), which is never judged.
 
 2. Business-date clock, only where activity is expected every day (the contract's
    `daily_activity`, POS by default), judged per location: a location (store) with rows in
@@ -139,6 +140,11 @@ def evaluate_freshness(
             silent_locations=tuple(s.location_id for s in silent),
         )
 
+    if contract.optional:
+        # Written when people decide something: silence is normal, never stale.
+        seen = (f"newest file extracted {newest_extracted_at.isoformat(timespec='minutes')}"
+                if newest_extracted_at is not None else "no files yet")
+        return result("ok", "ok", None, [f"{seen} (optional extract, not judged)"])
     if newest_extracted_at is None:
         return result("error", "error", None, ["no files extracted yet (error)"])
 

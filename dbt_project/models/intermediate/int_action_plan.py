@@ -17,4 +17,5 @@ def model(dbt, session):
         lanes=dbt.source("pipeline", "transfer_lanes"),
         transfers=dbt.ref("stg_wms__transfers"),
         demand_shifts=dbt.ref("int_exceptions__demand_shift"),
+        rejected=dbt.ref("int_rejected_actions"),
     )

@@ -1,7 +1,18 @@
 -- Open supply lines into each SKU-location, one row per PO line, in-transit transfer or
--- production order, with the horizon week they land in (past due lands in week 0).
+-- production order, with the horizon week they land in (past due lands in week 0). Planners'
+-- accepted actions still pending (int_accepted_actions) are firm: an accepted transfer is
+-- supply at its destination in its arrival week (its donor's side is demand, in
+-- int_projection); an accepted expedite moves the units it pulls of a PO line or production
+-- order to the accepted week (reference_id suffixed '#expedited'), the rest stays where it was.
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
+),
+
+pending_actions as (
+    select accepted.*
+    from {{ ref('int_accepted_actions') }} as accepted
+    inner join run_context on accepted.as_of = run_context.as_of
+    where accepted.action_state = 'pending'
 ),
 
 purchase_orders as (
@@ -47,12 +58,78 @@ production_orders as (
     where status in ('released', 'in_progress')
 ),
 
-supply_lines as (
+accepted_transfers as (
+    select
+        'accepted_transfer' as supply_type,
+        action_id as reference_id,
+        sku,
+        to_location_id as location_id,
+        from_location_id as counterpart_id,
+        cast(units as double) as open_units,
+        arrival_week_start as original_due_date,
+        arrival_week_start as due_date
+    from pending_actions
+    where action_type = 'transfer'
+),
+
+orders as (
     select * from purchase_orders
+    union all
+    select * from production_orders
+),
+
+expedites as (
+    select reference_id, sku, to_location_id as location_id, units, arrival_week_start
+    from pending_actions
+    where action_type = 'expedite'
+),
+
+-- Each order line as it stands, less what an accepted expedite pulls forward ...
+orders_left as (
+    select
+        orders.supply_type,
+        orders.reference_id,
+        orders.sku,
+        orders.location_id,
+        orders.counterpart_id,
+        orders.open_units - least(coalesce(expedites.units, 0), orders.open_units) as open_units,
+        orders.original_due_date,
+        orders.due_date
+    from orders
+    left join expedites
+        on orders.reference_id = expedites.reference_id
+        and orders.sku = expedites.sku
+        and orders.location_id = expedites.location_id
+        and expedites.arrival_week_start < orders.due_date
+),
+
+-- ... and the pulled units in the accepted week.
+orders_expedited as (
+    select
+        orders.supply_type,
+        {{ dbt.concat(['orders.reference_id', "'#expedited'"]) }} as reference_id,
+        orders.sku,
+        orders.location_id,
+        orders.counterpart_id,
+        least(expedites.units, orders.open_units) as open_units,
+        expedites.arrival_week_start as original_due_date,
+        expedites.arrival_week_start as due_date
+    from orders
+    inner join expedites
+        on orders.reference_id = expedites.reference_id
+        and orders.sku = expedites.sku
+        and orders.location_id = expedites.location_id
+    where expedites.arrival_week_start < orders.due_date
+),
+
+supply_lines as (
+    select * from orders_left
+    union all
+    select * from orders_expedited
     union all
     select * from transfers
     union all
-    select * from production_orders
+    select * from accepted_transfers
 ),
 
 final as (

@@ -2,6 +2,9 @@
 -- (orders consume the forecast), receipts and the projected available balance
 -- PAB_w = PAB_(w-1) + receipts_w - demand_w, starting from usable on-hand. The forecast is
 -- the sensed forecast inside the sensing horizon (weeks < sensing_weeks) and the plan beyond.
+-- A transfer a planner accepted is firm: supply at its destination (int_open_supply) and
+-- demand at its donor from its ship week (past ship weeks land in week 0) until the transfers
+-- extract shows it (int_accepted_actions).
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
 ),
@@ -41,6 +44,21 @@ open_orders as (
     group by sku, location_id, week_index
 ),
 
+accepted_transfers_out as (
+    select sku, location_id, week_index, sum(units) as accepted_transfer_out_units
+    from (
+        select
+            accepted.sku,
+            accepted.from_location_id as location_id,
+            {{ horizon_week_index('accepted.ship_week_start', 'run_context.week0_start') }} as week_index,
+            accepted.units
+        from {{ ref('int_accepted_actions') }} as accepted
+        inner join run_context on accepted.as_of = run_context.as_of
+        where accepted.action_state = 'pending' and accepted.action_type = 'transfer'
+    ) as transfers_out
+    group by sku, location_id, week_index
+),
+
 supply as (
     select
         sku,
@@ -51,7 +69,9 @@ supply as (
             as purchase_order_units,
         sum(case when supply_type = 'transfer' then open_units else 0 end) as transfer_units,
         sum(case when supply_type = 'production_order' then open_units else 0 end)
-            as production_units
+            as production_units,
+        sum(case when supply_type = 'accepted_transfer' then open_units else 0 end)
+            as accepted_transfer_in_units
     from {{ ref('int_open_supply') }}
     group by sku, location_id, week_index
 ),
@@ -75,6 +95,8 @@ weekly as (
         coalesce(supply.purchase_order_units, 0) as purchase_order_units,
         coalesce(supply.transfer_units, 0) as transfer_units,
         coalesce(supply.production_units, 0) as production_units,
+        coalesce(supply.accepted_transfer_in_units, 0) as accepted_transfer_in_units,
+        coalesce(accepted_transfers_out.accepted_transfer_out_units, 0) as accepted_transfer_out_units,
         positions.usable_on_hand_units
     from sku_locations
     cross join horizon_weeks
@@ -97,12 +119,18 @@ weekly as (
         on sku_locations.sku = supply.sku
         and sku_locations.location_id = supply.location_id
         and horizon_weeks.week_index = supply.week_index
+    left join accepted_transfers_out
+        on sku_locations.sku = accepted_transfers_out.sku
+        and sku_locations.location_id = accepted_transfers_out.location_id
+        and horizon_weeks.week_index = accepted_transfers_out.week_index
 ),
 
 with_demand as (
     select
         weekly.*,
-        greatest(weekly.forecast_units, weekly.open_order_units) as demand_units
+        -- orders consume the forecast; an accepted transfer out comes on top
+        greatest(weekly.forecast_units, weekly.open_order_units) + weekly.accepted_transfer_out_units
+            as demand_units
     from weekly
 ),
 

@@ -29,6 +29,22 @@ exception_actions as (
     select * from {{ ref('int_exception_actions') }}
 ),
 
+-- A planner's latest snooze of each exception (soe/decisions, int_decisions).
+snoozes as (
+    select *
+    from (
+        select
+            exception_id,
+            snooze_until,
+            impact_when_decided,
+            row_number() over (partition by exception_id order by decided_at desc, decision_id desc)
+                as recency
+        from {{ ref('int_decisions') }}
+        where decision_status = 'applied' and decision = 'snooze'
+    ) as ranked
+    where recency = 1
+),
+
 detected as (
     select * from {{ ref('int_exceptions__projection') }}
     union all
@@ -233,7 +249,17 @@ described as (
         exception_actions.covered_units,
         exception_actions.residual_shortage_units,
         exception_stale_inputs.stale_inputs,
-        case when exception_stale_inputs.stale_inputs is null then 'high' else 'low' end as data_confidence
+        case when exception_stale_inputs.stale_inputs is null then 'high' else 'low' end as data_confidence,
+        -- Snoozed: out of the ranked list until the date, unless the impact has grown beyond
+        -- snooze_wake_impact_ratio times what it was when snoozed. (Another exception type
+        -- at the SKU-location is another exception, never snoozed by this one.)
+        coalesce(
+            snoozes.snooze_until > run_context.as_of
+            and detected.impact_value
+                <= run_context.snooze_wake_impact_ratio * coalesce(snoozes.impact_when_decided, 0),
+            false
+        ) as is_snoozed,
+        snoozes.snooze_until
     from identified as detected
     cross join run_context
     left join exception_actions
@@ -248,6 +274,8 @@ described as (
         on detected.exception_id = exception_stale_inputs.exception_id
     left join previous_cycle_shifts
         on detected.exception_id = previous_cycle_shifts.exception_id
+    left join snoozes
+        on detected.exception_id = snoozes.exception_id
 ),
 
 final as (
@@ -271,15 +299,16 @@ final as (
         described.impact_value,
         described.priority_score,
         -- Severity first (a stockout inside the time fence outranks a costly excess), then
-        -- impact discounted by how soon it hits.
-        row_number() over (
+        -- impact discounted by how soon it hits. Snoozed exceptions are not ranked.
+        case when not described.is_snoozed then row_number() over (
+            partition by described.is_snoozed
             order by
                 case described.severity
                     when 'critical' then 1 when 'high' then 2 when 'medium' then 3 else 4
                 end,
                 described.priority_score desc, described.exception_type,
                 described.subject_key, described.occurrence
-        ) as priority_rank,
+        ) end as priority_rank,
         described.threshold_name,
         described.threshold_value,
         described.driver_value,
@@ -295,7 +324,9 @@ final as (
         described.covered_units,
         described.residual_shortage_units,
         described.data_confidence,
-        described.stale_inputs
+        described.stale_inputs,
+        described.is_snoozed,
+        described.snooze_until
     from described
     cross join run_context
 )

@@ -40,32 +40,59 @@ production as (
         and production_orders.planned_finish_date < run_context.week0_start
 ),
 
+-- Every episode of every exception (int_exception_episodes), earlier episodes included.
 history as (
     select
-        exception_history.*,
+        episodes.*,
+        coalesce(episodes.location_id, 'none') as location_key,
         coalesce(sku_locations.product_family, 'unknown') as product_family
-    from {{ ref('exception_history') }} as exception_history
+    from {{ ref('int_exception_episodes') }} as episodes
     left join sku_locations
-        on exception_history.sku = sku_locations.sku
-        and exception_history.location_id = sku_locations.location_id
+        on episodes.sku = sku_locations.sku
+        and episodes.location_id = sku_locations.location_id
 ),
 
 opened as (
     select
         cast({{ dbt.date_trunc('week', 'first_seen_as_of') }} as date) as week_start,
-        coalesce(location_id, 'none') as location_id,
-        product_family
+        location_key as location_id,
+        product_family,
+        case when is_reopened then 1.0 else 0.0 end as is_reopened
     from history
 ),
 
 resolved as (
     select
         cast({{ dbt.date_trunc('week', 'resolved_as_of') }} as date) as week_start,
-        coalesce(location_id, 'none') as location_id,
+        location_key as location_id,
         product_family,
-        {{ dbt.datediff('first_seen_as_of', 'resolved_as_of', 'day') }} as resolution_days
+        {{ dbt.datediff('first_seen_as_of', 'resolved_as_of', 'day') }} as resolution_days,
+        case when status = 'resolved_by_action' then 1.0 else 0.0 end as by_action,
+        case when status = 'resolved_by_itself' then 1.0 else 0.0 end as by_itself
     from history
     where resolved_as_of is not null
+),
+
+acknowledged as (
+    select
+        cast({{ dbt.date_trunc('week', 'acknowledged_at') }} as date) as week_start,
+        location_key as location_id,
+        product_family,
+        {{ dbt.datediff('first_seen_as_of', 'cast(acknowledged_at as date)', 'day') }}
+            as acknowledge_days
+    from history
+    where acknowledged_at is not null
+),
+
+open_now as (
+    select
+        run_context.week0_start as week_start,
+        history.location_key as location_id,
+        history.product_family,
+        case when history.owner is null then 1.0 else 0.0 end as has_no_owner
+    from history
+    cross join run_context
+    where history.is_latest_episode and history.resolved_as_of is null
 ),
 
 stock as (
@@ -118,6 +145,22 @@ kpis as (
     select week_start, 'median_resolution_days', '{{ dimension }}', {{ value }},
         median(resolution_days), count(*)
     from resolved group by all
+    union all
+    select week_start, 'resolved_by_action_share', '{{ dimension }}', {{ value }}, avg(by_action), count(*)
+    from resolved group by all
+    union all
+    select week_start, 'resolved_by_itself_share', '{{ dimension }}', {{ value }}, avg(by_itself), count(*)
+    from resolved group by all
+    union all
+    select week_start, 'reopen_rate', '{{ dimension }}', {{ value }}, avg(is_reopened), count(*)
+    from opened group by all
+    union all
+    select week_start, 'median_days_to_acknowledge', '{{ dimension }}', {{ value }},
+        median(acknowledge_days), count(*)
+    from acknowledged group by all
+    union all
+    select week_start, 'open_without_owner', '{{ dimension }}', {{ value }}, sum(has_no_owner), count(*)
+    from open_now group by all
     union all
     select week_start, 'inventory_value', '{{ dimension }}', {{ value }}, sum(inventory_value), count(*)
     from stock group by all

@@ -23,6 +23,8 @@ final as (
         projection.purchase_order_units,
         projection.transfer_units,
         projection.production_units,
+        projection.accepted_transfer_in_units,
+        projection.accepted_transfer_out_units,
         projection.opening_available_units,
         projection.projected_available_units,
         projection.safety_stock_units,
