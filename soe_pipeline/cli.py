@@ -5,6 +5,9 @@
     soe run --landing DIR --warehouse PATH --as-of DATE [--exports DIR] [--config FILE]
     soe check --landing DIR --as-of DATE [--config FILE]   every problem a run would meet
     soe rollback --exports DIR [--to RUN_LABEL]   point BI back at an earlier published run
+    soe decide EXCEPTION_ID --accept ACTION_ID | --reject ACTION_ID | --snooze DATE | --ack
+               | --assign OWNER | --close [--note TEXT] [--units N] [--landing DIR]
+                                  a planner's decision, as a file of the decisions extract
 """
 
 from __future__ import annotations
@@ -209,6 +212,45 @@ def _brief(args: argparse.Namespace) -> int:
     return brief_main(argv)
 
 
+def _decide(args: argparse.Namespace) -> int:
+    from soe_pipeline.decide import Decision, DecisionError, published_context, write_decisions
+
+    choice = next(name for name in ("accept", "reject", "snooze", "ack", "assign", "close")
+                  if getattr(args, name) not in (None, False))
+    decision = Decision(
+        exception_id=args.exception_id,
+        decision={"accept": "accept_action", "reject": "reject_action", "snooze": "snooze",
+                  "ack": "acknowledge", "assign": "assign", "close": "close"}[choice],
+        decided_at=(args.at or dt.datetime.now(dt.UTC)).replace(tzinfo=None, microsecond=0),
+        action_id=args.accept or args.reject,
+        owner=args.assign or args.owner,
+        snooze_until=args.snooze,
+        units=args.units,
+        note=args.note,
+    )
+    try:
+        # A decision given a time (a backfill, a test) is extracted when it was made.
+        path = write_decisions(args.landing, [decision],
+                               extracted_at=decision.decided_at if args.at else None)
+    except DecisionError as error:
+        print(f"soe decide: {error}", file=sys.stderr)
+        return 2
+    exports = args.exports or (args.deployment.exports if args.deployment else None)
+    for line in published_context(exports, decision) if exports else []:
+        print(f"  {line}")
+    print(f"Wrote {decision.decision} of {decision.exception_id} ({decision.decision_id}) to {path}")
+    print("Next: the next `soe run` on this landing folder applies it; how it was taken is in "
+          "marts.decision_log, the exception's state in marts.exception_history.")
+    return 0
+
+
+def _timestamp(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a time (YYYY-MM-DD[THH:MM]): {text!r}") from error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soe", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +302,31 @@ def build_parser() -> argparse.ArgumentParser:
     brief.add_argument("--screenshot", type=Path, metavar="PNG", default=None,
                        help="take a full-page PNG with headless Chromium")
     brief.set_defaults(handler=_brief)
+
+    decide = commands.add_parser(
+        "decide", help="record a planner's decision on an exception (the decisions extract)")
+    decide.add_argument("exception_id", metavar="EXCEPTION_ID")
+    what = decide.add_mutually_exclusive_group(required=True)
+    what.add_argument("--accept", metavar="ACTION_ID", help="accept a recommended action: firm "
+                      "in the next runs' projection until the source systems show it")
+    what.add_argument("--reject", metavar="ACTION_ID",
+                      help="reject a recommended action: the next best is offered instead")
+    what.add_argument("--snooze", type=_date, metavar="DATE",
+                      help="keep the exception out of the ranked list until DATE")
+    what.add_argument("--ack", action="store_true", help="acknowledge the exception")
+    what.add_argument("--assign", metavar="OWNER", help="make OWNER the exception's owner")
+    what.add_argument("--close", action="store_true", help="close the exception")
+    decide.add_argument("--note", default=None, help="free text kept with the decision")
+    decide.add_argument("--owner", default=None, help="owner to record with any decision")
+    decide.add_argument("--units", type=float, default=None,
+                        help="--accept: units other than recommended")
+    decide.add_argument("--at", type=_timestamp, default=None, metavar="TIME",
+                        help="when it was decided, UTC (default now); also the file's extraction time")
+    decide.add_argument("--landing", type=Path, default=None, help="landing folder (or the config's)")
+    decide.add_argument("--exports", type=Path, default=None,
+                        help="published outputs to show the exception and action from (or the config's)")
+    decide.add_argument("--config", type=Path, default=None, metavar="FILE", help="deployment config (YAML)")
+    decide.set_defaults(handler=_decide)
     return parser
 
 
@@ -287,7 +354,7 @@ def _with_config(args: argparse.Namespace) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("run", "check"):
+    if args.command in ("run", "check", "decide"):
         problem = _with_config(args)
         if problem:
             print(f"soe {args.command}: {problem}", file=sys.stderr)
