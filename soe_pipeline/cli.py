@@ -57,9 +57,18 @@ def _print_summary(exports: Path, limit: int = 10) -> None:
     ).fetchall()
     top = con.execute(
         "select priority_rank, severity, exception_type, location_id, sku, reason "
-        "from read_parquet(?) order by priority_rank limit ?",
+        "from read_parquet(?) where priority_rank is not null order by priority_rank limit ?",
         [exceptions, limit],
     ).fetchall()
+    states = con.execute(
+        "select status, count(*) from read_parquet(?) group by all order by 2 desc, 1",
+        [str(current / "exception_history.parquet")],
+    ).fetchall() if (current / "exception_history.parquet").exists() else []
+    decisions = con.execute(
+        "select decision_status, count(*), min(decision_id || ': ' || reject_reason) "
+        "from read_parquet(?) group by all order by 1",
+        [str(current / "decision_log.parquet")],
+    ).fetchall() if (current / "decision_log.parquet").exists() else []
     actions = con.execute(
         "select action_type, count(*), sum(units) from read_parquet(?) group by all order by 1",
         [str(current / "recommended_actions.parquet")],
@@ -72,6 +81,15 @@ def _print_summary(exports: Path, limit: int = 10) -> None:
         print("\nRecommended actions (marts.recommended_actions):")
         for action_type, count, units in actions:
             print(f"  {action_type:<22} {count:>6}   units  {units:>14,.0f}")
+    if states:
+        print("\nLifecycle (marts.exception_history): "
+              + ", ".join(f"{status} {count}" for status, count in states))
+    if decisions:
+        print("Planners' decisions (marts.decision_log): "
+              + ", ".join(f"{status} {count}" for status, count, _ in decisions))
+        for status, _, example in decisions:
+            if status == "rejected":
+                print(f"  [warn] rejected decisions, e.g. {example}")
     if health:
         print("\nData health (details in marts.data_health):")
         for extract, freshness, freshness_message, check, check_message in health:

@@ -63,6 +63,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "covered_units",
         "residual_shortage_units",
         "data_confidence",
+        "is_snoozed",
     ),
     "sku_location_projection": (
         "as_of",
@@ -119,7 +120,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "check_status",
         "check_message",
     ),
-    "exception_history": ("exception_id", "first_seen_as_of", "status"),
+    "exception_history": ("exception_id", "first_seen_as_of", "status", "owner"),
 }
 
 SECTIONS = (
@@ -144,6 +145,11 @@ KPI_LABELS = {
     "exceptions_opened": "Exceptions opened",
     "exceptions_resolved": "Exceptions resolved",
     "median_resolution_days": "Median resolution time",
+    "median_days_to_acknowledge": "Median time to acknowledge",
+    "resolved_by_action_share": "Resolved by action",
+    "resolved_by_itself_share": "Resolved by itself",
+    "reopen_rate": "Reopen rate",
+    "open_without_owner": "Open without an owner",
     "inventory_value": "Inventory value",
     "days_of_supply": "Days of supply",
     "inventory_record_accuracy": "Inventory record accuracy",
@@ -155,10 +161,19 @@ _SHARE_KPIS = {
     "plan_wape",
     "sensed_wape",
     "inventory_record_accuracy",
+    "resolved_by_action_share",
+    "resolved_by_itself_share",
+    "reopen_rate",
 }
 _SIGNED_SHARE_KPIS = {"plan_bias", "sensed_bias"}
-_COUNT_KPIS = {"exceptions_opened", "exceptions_resolved"}
-_DAY_KPIS = {"median_resolution_days", "days_of_supply"}
+_COUNT_KPIS = {"exceptions_opened", "exceptions_resolved", "open_without_owner"}
+_DAY_KPIS = {"median_resolution_days", "median_days_to_acknowledge", "days_of_supply"}
+# Shown beside the top exceptions: how fast exceptions move from detection to resolution.
+RESOLUTION_KPIS = ("median_days_to_acknowledge", "median_resolution_days", "resolved_by_action_share",
+                   "reopen_rate", "open_without_owner")
+# Lifecycle states (exception_history.status) marked on the cards, with their pill class.
+LIFECYCLE_CLASSES = {"new": "info", "reopened": "warn", "acknowledged": "muted",
+                     "in_action": "good", "snoozed": "muted"}
 _MONEY_KPIS = {"inventory_value"}
 _SHARE_UNITS = {"share", "ratio", "fraction", "percent", "pct"}
 
@@ -791,21 +806,25 @@ def _top_exceptions(run: PublishedRun) -> str:
         return _unavailable(table)
     if table.empty:
         return _note("No open exceptions in this run.")
-    top = _exceptions_ranked(run).head(TOP_EXCEPTIONS).to_dict("records")
+    ranked = _exceptions_ranked(run)
+    snoozed = ranked["is_snoozed"].map(_is_true)
+    top = ranked[~snoozed].head(TOP_EXCEPTIONS).to_dict("records")
     projection = run.table("sku_location_projection")
     weeks_by_key = _projection_by_sku_location(
         projection, {(_text(r["sku"]), _text(r["location_id"])) for r in top}
     )
-    first_seen = _first_seen(run)
+    lifecycle = _lifecycle(run)
     cards = [
-        _exception_card(row, projection, weeks_by_key, first_seen, run.as_of, number)
+        _exception_card(row, projection, weeks_by_key, lifecycle, run.as_of, number)
         for number, row in enumerate(top)
     ]
     total = len(table.rows)
+    hidden = (f" {int(snoozed.sum()):,} snoozed by planners are not listed until their date."
+              if snoozed.any() else "")
     intro = (
-        f'<p class="lead">{min(total, TOP_EXCEPTIONS)} of {total:,} open exceptions, ranked by '
+        f'<p class="lead">{len(top)} of {total:,} open exceptions, ranked by '
         "impact discounted by how soon it hits. Shortage charts show the projected available "
-        "balance over the 13-week horizon.</p>"
+        f"balance over the 13-week horizon.{hidden}</p>{_resolution_line(run)}"
     )
     legend = "".join(
         f'<span><i style="{swatch}"></i>{escape(label)}</span>'
@@ -814,14 +833,33 @@ def _top_exceptions(run: PublishedRun) -> str:
     return f'{intro}<div class="legend" aria-hidden="true">{legend}</div>' + "".join(cards)
 
 
-def _first_seen(run: PublishedRun) -> dict[str, str]:
+def _lifecycle(run: PublishedRun) -> dict[str, tuple[str, str, str]]:
+    """exception_id -> (first seen, lifecycle status, owner) from exception_history."""
     history = run.table("exception_history").rows
     if history.empty:
         return {}
     return {
-        _text(row["exception_id"]): _text(_date(row["first_seen_as_of"]) or "")
+        _text(row["exception_id"]): (_text(_date(row["first_seen_as_of"]) or ""),
+                                     _text(row["status"]), _text(row["owner"]))
         for row in history.to_dict("records")
     }
+
+
+def _resolution_line(run: PublishedRun) -> str:
+    """The resolution KPIs' latest values, in one line beside the list."""
+    table = run.table("kpi_weekly")
+    if not table.available:
+        return ""
+    latest = {one.kpi: one for one in kpi_series(table.rows) if one.kpi in RESOLUTION_KPIS}
+    parts = [
+        f"{escape(KPI_LABELS[kpi].lower())} <strong>{esc(_kpi_value(latest[kpi].values[-1], latest[kpi].kind))}</strong>"
+        f' <span class="sub">(week of {esc(latest[kpi].weeks[-1])})</span>'
+        for kpi in RESOLUTION_KPIS if kpi in latest
+    ]
+    if not parts:
+        return ""
+    return f'<p class="resolution" data-section="resolution">Resolution: {"; ".join(parts)}.</p>'
+
 
 
 def _projection_by_sku_location(
@@ -851,7 +889,7 @@ def _exception_card(
     row: dict,
     projection: Table,
     weeks_by_key: dict[tuple[str, str], pd.DataFrame],
-    first_seen: dict[str, str],
+    lifecycle: dict[str, tuple[str, str, str]],
     as_of: str,
     number: int,
 ) -> str:
@@ -888,13 +926,17 @@ def _exception_card(
         flags.append(_pill("escalate to S&amp;OP", "bad"))
     if _text(row["data_confidence"]).lower() == "low":
         flags.append(_pill("low data confidence", "warn"))
-    seen = first_seen.get(_text(row["exception_id"]))
+    seen, status, owner = lifecycle.get(_text(row["exception_id"]), ("", "", ""))
+    if status:
+        flags.append(_pill(_humanize(status), LIFECYCLE_CLASSES.get(status, "muted")))
     if seen:
         flags.append(
             _pill("new this cycle", "info")
             if seen == as_of
             else _pill(f"open since {esc(seen)}", "muted")
         )
+    if owner:
+        facts.append(("Assigned to", esc(owner)))
     chart = ""
     if exception_type in SHORTAGE_TYPES and sku and location:
         if projection.available:
