@@ -167,6 +167,12 @@ def load_contracts() -> tuple[Contract, ...]:
     return contracts
 
 
+def source_contracts() -> tuple[Contract, ...]:
+    """The extracts source systems write: every contract but the optional ones people write
+    (planners' decisions), which generators and importers leave out."""
+    return tuple(contract for contract in load_contracts() if not contract.optional)
+
+
 def get_contract(system: str, extract: str) -> Contract:
     for contract in load_contracts():
         if (contract.system, contract.extract) == (system, extract):

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from soe_pipeline.contracts import FILE_NAME, load_contracts
+from soe_pipeline.contracts import FILE_NAME, source_contracts
 from soe_pipeline.simulate import DISRUPTION_KINDS, generate, load_scenario
 
 try:
@@ -146,7 +146,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path, fmt)
 
 def test_every_extract_has_contract_named_files_with_contract_headers(small_run):
     as_of = small_run.as_of
-    for contract in load_contracts():
+    for contract in source_contracts():
         folder = small_run.landing / contract.system / contract.extract
         names = sorted(p.name for p in folder.iterdir())
         assert names, f"no files for {contract.name}"
@@ -168,7 +168,7 @@ def test_event_extracts_have_one_file_per_business_day_up_to_the_day_before_as_o
         for k in range((small_run.as_of - timeline_start).days)
     ]
     expected = [f"{d + dt.timedelta(days=1):%Y%m%d}T010000Z" for d in days]
-    for contract in load_contracts():
+    for contract in source_contracts():
         if contract.kind != "event":
             continue
         folder = small_run.landing / contract.system / contract.extract
@@ -196,7 +196,7 @@ def test_parquet_files_carry_the_contract_columns_and_types(tmp_path):
         "timestamp": "timestamp[us]",
         "boolean": "bool",
     }
-    for contract in load_contracts():
+    for contract in source_contracts():
         files = sorted((result.landing_dir / contract.system / contract.extract).glob("*.parquet"))
         assert files, contract.name
         schema = pq.read_schema(files[-1])

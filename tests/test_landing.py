@@ -21,10 +21,12 @@ def con():
 
 def test_every_design_extract_has_a_contract():
     names = {(c.system, c.extract) for c in load_contracts()}
-    assert len(names) == 13
+    assert len(names) == 14  # DESIGN section 3's 13, and the planners' decisions (issue 27)
     assert {("pos", "daily_sales"), ("wms", "inventory_snapshot"), ("erp", "sop_plan")} <= names
     kinds = {c.extract: c.kind for c in load_contracts()}
-    assert {e for e, k in kinds.items() if k == "event"} == {"shipments", "receipts", "daily_sales"}
+    assert {e for e, k in kinds.items() if k == "event"} == {
+        "shipments", "receipts", "daily_sales", "decisions"}
+    assert [c.name for c in load_contracts() if c.optional] == ["soe__decisions"]
 
 
 def test_loading_the_same_file_twice_does_not_double_rows(tmp_path, con):

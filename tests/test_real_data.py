@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import query
 
-from soe_pipeline.contracts import load_contracts
+from soe_pipeline.contracts import load_contracts, source_contracts
 from soe_pipeline.importers import dunnhumby, m5
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
@@ -64,7 +64,7 @@ def test_the_import_writes_every_extract_and_the_cycle_succeeds(real_run):
     assert outcome.success, outcome.errors
     expected = EXPECTED[result.dataset]
     assert (result.series, result.as_of.isoformat()) == (expected["series"], expected["as_of"])
-    for contract in load_contracts():
+    for contract in source_contracts():
         files = list((result.landing_dir / contract.system / contract.extract).glob("*.csv"))
         assert [f.name for f in files] == [f"{contract.extract}_{result.as_of:%Y%m%d}T050000Z.csv"]
         header = files[0].read_text(encoding="utf-8").splitlines()[0]
@@ -101,7 +101,7 @@ def test_every_extract_is_fresh_and_no_row_is_rejected(real_run):
     assert {row[0] for row in health} == {f"{c.system}/{c.extract}" for c in load_contracts()}
     assert [row[:3] for row in health if row[1] != "ok"] == []
     assert [row for row in health if row[5] != 0 or row[3] != row[4]] == []
-    for contract in load_contracts():
+    for contract in source_contracts():
         (rejected,) = query(outcome.warehouse,
                             f"select count(*) from raw.{contract.name}__rejected")[0]
         assert rejected == 0, contract.name
