@@ -327,3 +327,14 @@ def records(warehouse: Path, sql: str) -> list[dict]:
 
 def query_rows(rows: list[dict], columns: list[str]) -> list[tuple]:
     return [tuple(row[column] for column in columns) for row in rows]
+
+
+def test_brief_shows_states_and_resolution_kpis_beside_the_list(loop):
+    brief = (loop["warehouse"].parent / "exports" / "current" / "brief.html").read_text()
+    resolution = brief[brief.index('data-section="resolution"'):]
+    resolution = resolution[:resolution.index("</p>")]
+    assert "resolved by action <strong>50" in resolution.lower()
+    assert "open without an owner <strong>1" in resolution.lower()
+    card = brief[brief.index(f'data-exception-id="{loop["ids"]["E3"]}"'):]
+    card = card[:card.index("</article>")]
+    assert ">acknowledged<" in card and "Assigned to</span> ben" in card
