@@ -14,18 +14,25 @@ recommended on a Wednesday as_of arrives in week 1):
   10, -10, -30, -50 -> projected_stockout E3 from week 1; donors DC1 (500) and DC2 (300)
   both cover it, DC1 is recommended (A3, 50 units).
 
-Decisions (one file, extracted 2026-01-12 18:00, so run 2 is the first to see it):
-accept A1 for E1 (2026-01-08), snooze E2 until 2026-01-20 (01-09, no owner), reject A3 for
-E3 and acknowledge E3 for owner ben (01-12); and four bad rows.
+- Z at ST1: plan 20 in the weeks of 01-05 to 01-19, on hand 35 (run 1), 15, 20; PO9, 30
+  units due 2026-01-28 (week 3). Run 1: PAB 15, -5, -25, 5 -> projected_stockout E5 from
+  week 1; no donor holds Z: expedite A5 pulls 25 of PO9 into week 1 (the peak shortage of
+  weeks 1-2).
+
+Decisions (`soe decide`, one file each, stamped when made, so run 2 is the first to see
+them): accept A1 for E1 and A5 for E5 (2026-01-08), snooze E2 until 2026-01-20 (01-09, no
+owner), reject A3 for E3 and assign E3 to ben (01-12); and a spreadsheet's four bad rows.
 
 Run 2 (as_of 2026-01-14, week 0 = 01-12): A1 is pending: 15 units of firm supply at ST1 in
 week 0 (PAB 5 + 15 - 20 = 0: no stockout) and 15 of firm demand at DC1 (PAB 400 -> 385, its
 surplus 385); E1 is not raised but in_action; no transfer for it. E2 is snoozed (not ranked).
 The 15 units are DC1's only demand for X: 400 units cover 347 weeks, excess_inventory EX.
+A5 is pending: 25 of PO9 land in week 0, 5 stay in week 2 (on hand 15: PAB 20, 0, 5): E5
+in_action.
 E3 (PAB 10, -10, -30) gets DC2's transfer of 30 instead of DC1's.
 Run 3 (as_of 2026-01-21): the transfers extract shows DC1 -> ST1, 15 units, received: A1 is
-executed and E1 resolved_by_action as of 01-21 (14 days); EX is gone (resolved_by_itself,
-7 days). E2's snooze has ended: ranked again, acknowledged. Repeating run 3 changes nothing.
+executed and E1 resolved_by_action as of 01-21 (14 days); PO9 was delivered early and is
+closed: A5 executed, E5 resolved_by_action (14 days); EX is gone (resolved_by_itself, 7 days). E2's snooze has ended: ranked again, acknowledged. Repeating run 3 changes nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ AS_OF = [dt.date(2026, 1, 7), dt.date(2026, 1, 14), dt.date(2026, 1, 21)]  # Wed
 THRESHOLDS = {}
 
 ST1_ON_HAND = {0: 25, 1: 5, 2: 0}
+Z_ON_HAND = {0: 35, 1: 15, 2: 20}
 
 
 def _week_landing(landing: Path, run: int) -> None:
@@ -59,6 +67,8 @@ def _week_landing(landing: Path, run: int) -> None:
              shelf_life_days=None, status="active"),
         dict(sku="Y", description="Toaster", product_family="F1", unit_cost=2, unit_price=10,
              shelf_life_days=None, status="active"),
+        dict(sku="Z", description="Grinder", product_family="F1", unit_cost=2, unit_price=10,
+             shelf_life_days=None, status="active"),
     ])
     write("erp", "locations", [
         dict(location_id="DC1", location_type="dc", region="EU"),
@@ -67,7 +77,7 @@ def _week_landing(landing: Path, run: int) -> None:
         dict(location_id="ST2", location_type="store", region="EU"),
     ])
     item_locations = [("X", "DC1", 3), ("X", "DC2", 3), ("X", "ST1", 7),
-                      ("Y", "DC1", 3), ("Y", "DC2", 3), ("Y", "ST2", 7)]
+                      ("Y", "DC1", 3), ("Y", "DC2", 3), ("Y", "ST2", 7), ("Z", "ST1", 7)]
     write("erp", "item_locations", [
         dict(sku=sku, location_id=location, safety_stock_units=0, lead_time_days=lead,
              transferable="true") for sku, location, lead in item_locations])
@@ -76,11 +86,16 @@ def _week_landing(landing: Path, run: int) -> None:
     write("erp", "sop_plan", [
         dict(plan_version="v1", sku=sku, location_id=location, week_start=monday + dt.timedelta(weeks=w),
              demand_units=20 if w < weeks else 0, committed_at="2026-01-02 09:00:00")
-        for sku, location, weeks in (("X", "ST1", 2), ("Y", "ST2", 4)) for w in range(-1, 18)])
+        for sku, location, weeks in (("X", "ST1", 2), ("Y", "ST2", 4), ("Z", "ST1", 3))
+        for w in range(-1, 18)])
     write("erp", "purchase_orders", [
         dict(po_id="PO1", po_line=1, supplier_id="S1", sku="X", location_id="DC1", ordered_units=10,
              received_units=10, original_due_date="2025-12-01", current_due_date="2025-12-01",
-             status="closed")])
+             status="closed"),
+        # Z's supply: due 2026-01-28; delivered early, in full, by run 3 (the expedite done).
+        dict(po_id="PO9", po_line=1, supplier_id="S1", sku="Z", location_id="ST1", ordered_units=30,
+             received_units=30 if run == 2 else 0, original_due_date="2026-01-28",
+             current_due_date="2026-01-28", status="closed" if run == 2 else "open")])
     write("erp", "production_orders", [
         dict(production_order_id="MO1", sku="X", location_id="DC1", planned_units=10,
              completed_units=10, planned_start_date="2025-11-20", planned_finish_date="2025-11-24",
@@ -96,10 +111,11 @@ def _week_landing(landing: Path, run: int) -> None:
         dict(sku="Y", location_id="DC1", book_on_hand_units=500),
         dict(sku="Y", location_id="DC2", book_on_hand_units=300),
         dict(sku="Y", location_id="ST2", book_on_hand_units=30),
+        dict(sku="Z", location_id="ST1", book_on_hand_units=Z_ON_HAND[run]),
     ])
     snapshot_at = f"{as_of} 01:00:00"
     on_hand = {("X", "DC1"): 400 if run < 2 else 385, ("X", "DC2"): 50, ("X", "ST1"): ST1_ON_HAND[run],
-               ("Y", "DC1"): 500, ("Y", "DC2"): 300, ("Y", "ST2"): 30}
+               ("Y", "DC1"): 500, ("Y", "DC2"): 300, ("Y", "ST2"): 30, ("Z", "ST1"): Z_ON_HAND[run]}
     write("wms", "inventory_snapshot", [
         dict(sku=sku, location_id=location, lot_id=f"L-{sku}-{location}", snapshot_at=snapshot_at,
              on_hand_units=units, allocated_units=0, hold_units=0, expiry_date=None)
@@ -135,6 +151,9 @@ def _ids(warehouse: Path) -> dict[str, str]:
         "E3": exceptions[("projected_stockout", "Y", "ST2")],
         "A1": actions[("X", "DC1", "ST1")],
         "A3": actions[("Y", "DC1", "ST2")],
+        "E5": exceptions[("projected_stockout", "Z", "ST1")],
+        "A5": query(warehouse, "select action_id from marts.recommended_actions "
+                    "where action_type = 'expedite'")[0][0],
     }
 
 
@@ -177,6 +196,7 @@ def loop(tmp_path_factory):
     # The planners decide, through `soe decide` (each decision its own file, stamped when made).
     _decide(landing, ids["E1"], "--accept", ids["A1"], "--at", "2026-01-08T10:00",
             "--note", "booked with DC1")
+    _decide(landing, ids["E5"], "--accept", ids["A5"], "--at", "2026-01-08T11:00")
     _decide(landing, ids["E2"], "--snooze", "2026-01-20", "--at", "2026-01-09T11:00",
             "--note", "cycle count planned")
     _decide(landing, ids["E3"], "--reject", ids["A3"], "--at", "2026-01-12T09:00",
@@ -211,6 +231,7 @@ def _by_id(rows: list[tuple]) -> dict[str, tuple]:
 
 def test_run1_raises_the_stockouts_and_recommends_the_larger_donor(loop):
     assert loop["run1_actions"] == [
+        ("expedite", "Z", None, "ST1", 25, 1, 1),
         ("transfer", "X", "DC1", "ST1", 15, 0, 1),
         ("transfer", "Y", "DC1", "ST2", 50, 0, 1),
     ]
@@ -219,7 +240,8 @@ def test_run1_raises_the_stockouts_and_recommends_the_larger_donor(loop):
 def test_decide_writes_valid_decision_files(loop):
     files = sorted((loop["landing"] / "soe" / "decisions").iterdir())
     assert [f.name for f in files] == [
-        "decisions_20260108T100000Z.csv", "decisions_20260109T110000Z.csv",
+        "decisions_20260108T100000Z.csv", "decisions_20260108T110000Z.csv",
+        "decisions_20260109T110000Z.csv",
         "decisions_20260112T090000Z.csv", "decisions_20260112T093000Z.csv",
         "decisions_20260112T180000Z.csv",
     ]
@@ -239,7 +261,7 @@ def test_bad_decisions_are_kept_with_their_reason(loop):
     assert decisions["bad-action"][2:] == (
         "rejected", f"action_id: {loop['ids']['A1']} does not belong to exception {loop['ids']['E3']}")
     good = [row for key, row in decisions.items() if not key.startswith("bad-")]
-    assert [row[2] for row in good] == ["applied"] * 4
+    assert [row[2] for row in good] == ["applied"] * 5
     # A value that does not fit the contract is rejected at load, like any extract's.
     assert query(loop["warehouse"], "select decision_id, _reject_reason from raw.soe__decisions__rejected") == [
         ("bad-time", "decided_at: not a valid timestamp")]
@@ -256,6 +278,12 @@ def test_run2_accepted_transfer_is_firm_and_the_exception_in_action(loop):
     assert projection[("X", "ST1", 0)][3:] == (15.0, 0.0, 0.0)  # 5 + 15 - 20
     assert projection[("X", "DC1", 0)][3:] == (0.0, 15.0, 385.0)  # the donor's surplus: 385
     assert projection[("X", "DC1", 12)][5] == 385.0
+    # The accepted expedite lands 25 of PO9's 30 units in week 0, the rest stays in week 2.
+    supply = {r[0]: r[1:] for r in query_rows(
+        [r for r in run2["projection"] if (r["sku"], r["location_id"]) == ("Z", "ST1")],
+        ["week_index", "purchase_order_units", "projected_available_units"])}
+    assert [supply[w] for w in range(4)] == [(25.0, 20.0), (0.0, 0.0), (5.0, 5.0), (0.0, 5.0)]
+    assert states[ids["E5"]] == ("in_action", None, None)
     actions = query_rows(run2["actions"], ["action_type", "sku", "from_location_id", "to_location_id", "units"])
     # No new transfer for ST1; E3's rejected DC1 transfer is replaced by DC2's (PAB 10, -10, -30).
     assert actions == [("transfer", "Y", "DC2", "ST2", 30)]
@@ -280,9 +308,10 @@ def test_run3_executed_transfer_resolves_by_action_and_snooze_ends(loop):
     assert states[ids["E2"]][:2] == ("acknowledged", AS_OF[0])
     exceptions = {r[0]: r[1:] for r in query_rows(run3["exceptions"], ["exception_id", "is_snoozed", "priority_rank"])}
     assert exceptions[ids["E2"]][0] is False and exceptions[ids["E2"]][1] is not None
-    assert query(loop["warehouse"], "select action_id, action_state, executed_by from "
-                 "intermediate.int_accepted_actions where as_of = ?", [AS_OF[2]]) == [
-        (ids["A1"], "executed", "T100")]
+    assert states[ids["E5"]][:4] == ("resolved_by_action", AS_OF[0], AS_OF[2], 14)
+    assert sorted(query(loop["warehouse"], "select action_id, action_state, executed_by from "
+                        "intermediate.int_accepted_actions where as_of = ?", [AS_OF[2]])) == sorted([
+        (ids["A1"], "executed", "T100"), (ids["A5"], "executed", "PO9/1")])
 
 
 def test_repeating_run3_changes_nothing(loop):
@@ -296,22 +325,22 @@ def test_resolution_kpis_equal_the_hand_calculation(loop):
         "where dimension = 'total' and kpi in ('exceptions_opened', 'exceptions_resolved', "
         "'median_resolution_days', 'resolved_by_action_share', 'resolved_by_itself_share', "
         "'reopen_rate', 'median_days_to_acknowledge', 'open_without_owner')")}
-    # Opened in the week of 2026-01-05: E1, E2, E3, none a reopening.
-    assert kpis[("2026-01-05", "exceptions_opened")] == (3.0, 3)
-    assert kpis[("2026-01-05", "reopen_rate")] == (0.0, 3)
-    # Acknowledged (first decision): E1 on 01-08 (1 day after first seen 01-07), E2 on 01-09
-    # (2 days): median 1.5 in the week of 01-05; E3 on 01-12 (5 days) in the week of 01-12.
-    assert kpis[("2026-01-05", "median_days_to_acknowledge")] == (1.5, 2)
+    # Opened in the week of 2026-01-05: E1, E2, E3, E5, none a reopening.
+    assert kpis[("2026-01-05", "exceptions_opened")] == (4.0, 4)
+    assert kpis[("2026-01-05", "reopen_rate")] == (0.0, 4)
+    # Acknowledged (first decision): E1 and E5 on 01-08 (1 day after first seen 01-07), E2 on
+    # 01-09 (2 days): median 1 in the week of 01-05; E3 on 01-12 (5 days) in the week of 01-12.
+    assert kpis[("2026-01-05", "median_days_to_acknowledge")] == (1.0, 3)
     assert kpis[("2026-01-12", "median_days_to_acknowledge")] == (5.0, 1)
     # Run 2 raises excess_inventory EX at DC1 (X): the accepted transfer is its only demand,
     # 15 units in 13 weeks against 400 on hand. Run 3 no longer does (the 15 have left).
     assert kpis[("2026-01-12", "exceptions_opened")] == (1.0, 1)
-    # Resolved in the week of 01-19: E1 by action, 14 days after it was first seen, and EX
-    # by itself, 7 days after.
-    assert kpis[("2026-01-19", "exceptions_resolved")] == (2.0, 2)
-    assert kpis[("2026-01-19", "median_resolution_days")] == (10.5, 2)
-    assert kpis[("2026-01-19", "resolved_by_action_share")] == (0.5, 2)
-    assert kpis[("2026-01-19", "resolved_by_itself_share")] == (0.5, 2)
+    # Resolved in the week of 01-19: E1 and E5 by action, 14 days after they were first seen,
+    # and EX by itself, 7 days after.
+    assert kpis[("2026-01-19", "exceptions_resolved")] == (3.0, 3)
+    assert kpis[("2026-01-19", "median_resolution_days")] == (14.0, 3)
+    assert kpis[("2026-01-19", "resolved_by_action_share")] == (2 / 3, 3)
+    assert kpis[("2026-01-19", "resolved_by_itself_share")] == (1 / 3, 3)
     # Open now: E2 (no owner) and E3 (ben).
     assert kpis[("2026-01-19", "open_without_owner")] == (1.0, 2)
 
@@ -333,7 +362,7 @@ def test_brief_shows_states_and_resolution_kpis_beside_the_list(loop):
     brief = (loop["warehouse"].parent / "exports" / "current" / "brief.html").read_text()
     resolution = brief[brief.index('data-section="resolution"'):]
     resolution = resolution[:resolution.index("</p>")]
-    assert "resolved by action <strong>50" in resolution.lower()
+    assert "resolved by action <strong>66.7%" in resolution.lower()
     assert "open without an owner <strong>1" in resolution.lower()
     card = brief[brief.index(f'data-exception-id="{loop["ids"]["E3"]}"'):]
     card = card[:card.index("</article>")]

@@ -8,8 +8,12 @@ with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
 ),
 
+-- Due in the accepted week: its Monday, or as_of when that Monday has passed (the week is
+-- the same, and a pending action is not past due).
 pending_actions as (
-    select accepted.*
+    select
+        accepted.*,
+        greatest(accepted.arrival_week_start, run_context.as_of) as accepted_due_date
     from {{ ref('int_accepted_actions') }} as accepted
     inner join run_context on accepted.as_of = run_context.as_of
     where accepted.action_state = 'pending'
@@ -66,8 +70,8 @@ accepted_transfers as (
         to_location_id as location_id,
         from_location_id as counterpart_id,
         cast(units as double) as open_units,
-        arrival_week_start as original_due_date,
-        arrival_week_start as due_date
+        accepted_due_date as original_due_date,
+        accepted_due_date as due_date
     from pending_actions
     where action_type = 'transfer'
 ),
@@ -79,7 +83,8 @@ orders as (
 ),
 
 expedites as (
-    select reference_id, sku, to_location_id as location_id, units, arrival_week_start
+    select reference_id, sku, to_location_id as location_id, units, arrival_week_start,
+        accepted_due_date
     from pending_actions
     where action_type = 'expedite'
 ),
@@ -112,8 +117,8 @@ orders_expedited as (
         orders.location_id,
         orders.counterpart_id,
         least(expedites.units, orders.open_units) as open_units,
-        expedites.arrival_week_start as original_due_date,
-        expedites.arrival_week_start as due_date
+        expedites.accepted_due_date as original_due_date,
+        expedites.accepted_due_date as due_date
     from orders
     inner join expedites
         on orders.reference_id = expedites.reference_id
