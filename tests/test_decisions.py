@@ -262,6 +262,12 @@ def test_bad_decisions_are_kept_with_their_reason(loop):
         "rejected", f"action_id: {loop['ids']['A1']} does not belong to exception {loop['ids']['E3']}")
     good = [row for key, row in decisions.items() if not key.startswith("bad-")]
     assert [row[2] for row in good] == ["applied"] * 5
+    # data_health counts them for the decisions extract and says why.
+    (health,) = query(loop["warehouse"], "select rows_rejected, rows_rejected_by_run_rules, check_status, "
+                      "check_message from marts.data_health where extract = 'decisions' and as_of = ?",
+                      [AS_OF[2]])
+    assert health[:3] == (0, 3, "warn")
+    assert "3 rejected against earlier runs (decision_log), e.g. bad-action: action_id:" in health[3]
     # A value that does not fit the contract is rejected at load, like any extract's.
     assert query(loop["warehouse"], "select decision_id, _reject_reason from raw.soe__decisions__rejected") == [
         ("bad-time", "decided_at: not a valid timestamp")]

@@ -57,6 +57,18 @@ stale_location_totals as (
     group by system, extract
 ),
 
+-- Rows loaded but rejected by a rule checked against earlier runs (planners' decisions on
+-- unknown exceptions or actions: decision_log).
+run_rule_rejects as (
+    select
+        'soe' as system,
+        'decisions' as extract,
+        count(*) as rows_rejected,
+        min({{ dbt.concat(['decision_id', "': '", 'reject_reason']) }}) as example
+    from {{ ref('int_decisions') }}
+    where decision_status = 'rejected'
+),
+
 freshness as (
     select * from checks where check_name = 'freshness'
 ),
@@ -83,8 +95,22 @@ final as (
         coalesce(freshness.status, 'not_checked') as freshness_status,
         coalesce(stale_location_totals.stale_locations, 0) as stale_locations,
         freshness.message as freshness_message,
-        coalesce(contract.status, 'not_checked') as check_status,
-        contract.message as check_message
+        cast(coalesce(run_rule_rejects.rows_rejected, 0) as {{ dbt.type_bigint() }})
+            as rows_rejected_by_run_rules,
+        case
+            when run_rule_rejects.rows_rejected > 0 and coalesce(contract.status, 'pass') = 'pass'
+                then 'warn'
+            else coalesce(contract.status, 'not_checked')
+        end as check_status,
+        case
+            when run_rule_rejects.rows_rejected > 0
+                then {{ dbt.concat([
+                    "coalesce(contract.message, '')", "'; '",
+                    dbt.cast('run_rule_rejects.rows_rejected', dbt.type_string()),
+                    "' rejected against earlier runs (decision_log), e.g. '", 'run_rule_rejects.example'
+                ]) }}
+            else contract.message
+        end as check_message
     from extracts
     cross join run_context
     left join file_totals
@@ -98,6 +124,10 @@ final as (
     left join stale_location_totals
         on extracts.system = stale_location_totals.system
         and extracts.extract = stale_location_totals.extract
+    left join run_rule_rejects
+        on extracts.system = run_rule_rejects.system
+        and extracts.extract = run_rule_rejects.extract
+        and run_rule_rejects.rows_rejected > 0
 )
 
 select * from final
