@@ -449,6 +449,28 @@ def test_a_run_of_a_few_units_does_not_move_an_intermittent_series_off_a_kept_pl
     )
 
 
+def test_weeks_without_a_sale_are_no_new_level():
+    """A series without a plan that sold 18-22 a week for 30 weeks and nothing in the last 4
+    (a stock-out or a gap in the feed more often than demand gone; M5's FOODS_3_723 in TX_2):
+    the level-shift test would fire (z far beyond 3.5) but a run without a sale is no level."""
+    actuals, series, plan = backtest_world({"RIGHT": 0.0})
+    units = [18, 22] * 15 + [0, 0, 0, 0]
+    weeks = range(-len(units), 0)
+    gap = pd.DataFrame(
+        {"sku": "GAP", "location_id": "L1", "week_start": [week_start(t) for t in weeks], "units": units}
+    )
+    result = sense(
+        pd.concat([actuals, gap]),
+        pd.concat([series, pd.DataFrame([{"sku": "GAP", "location_id": "L1",
+                                          "product_family": "RIGHT", "region": "R9"}])]),
+        plan,
+        WEEK0,
+    )
+    gapped = row(result, "GAP")
+    assert not gapped["method"].startswith("level_shift")
+    assert gapped["level"] > 5  # the combination after 4 empty weeks, not 0
+
+
 def test_a_family_season_that_is_not_its_series_season_is_dropped():
     """SAME: every series follows the family's season, which is kept. HALF: half the series
     run the opposite season, so the family sum is flat and dividing by its shape would
