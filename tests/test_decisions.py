@@ -19,9 +19,13 @@ recommended on a Wednesday as_of arrives in week 1):
   week 1; no donor holds Z: expedite A5 pulls 25 of PO9 into week 1 (the peak shortage of
   weeks 1-2).
 
+- Y at DC1: ERP book 520, WMS 500: inventory_mismatch E6, impact 20 x 2 = 40; from run 2
+  the book says 600: impact 200.
+
 Decisions (`soe decide`, one file each, stamped when made, so run 2 is the first to see
-them): accept A1 for E1 and A5 for E5 (2026-01-08), snooze E2 until 2026-01-20 (01-09, no
-owner), reject A3 for E3 and assign E3 to ben (01-12); and a spreadsheet's four bad rows.
+them): accept A1 for E1 and A5 for E5 (2026-01-08), snooze E2 until 2026-01-20 and E6 until
+01-30 (01-09, no owner), reject A3 for E3 and assign E3 to ben (01-12); and a
+spreadsheet's four bad rows.
 
 Run 2 (as_of 2026-01-14, week 0 = 01-12): A1 is pending: 15 units of firm supply at ST1 in
 week 0 (PAB 5 + 15 - 20 = 0: no stockout) and 15 of firm demand at DC1 (PAB 400 -> 385, its
@@ -29,7 +33,8 @@ surplus 385); E1 is not raised but in_action; no transfer for it. E2 is snoozed 
 The 15 units are DC1's only demand for X: 400 units cover 347 weeks, excess_inventory EX.
 A5 is pending: 25 of PO9 land in week 0, 5 stay in week 2 (on hand 15: PAB 20, 0, 5): E5
 in_action.
-E3 (PAB 10, -10, -30) gets DC2's transfer of 30 instead of DC1's.
+E3 (PAB 10, -10, -30) gets DC2's transfer of 30 instead of DC1's. E6's impact grew 5x,
+beyond snooze_wake_impact_ratio (1.5): it is ranked again before its snooze date.
 Run 3 (as_of 2026-01-21): the transfers extract shows DC1 -> ST1, 15 units, received: A1 is
 executed and E1 resolved_by_action as of 01-21 (14 days); PO9 was delivered early and is
 closed: A5 executed, E5 resolved_by_action (14 days); EX is gone (resolved_by_itself, 7 days). E2's snooze has ended: ranked again, acknowledged. Repeating run 3 changes nothing.
@@ -108,7 +113,7 @@ def _week_landing(landing: Path, run: int) -> None:
         dict(sku="X", location_id="DC1", book_on_hand_units=400 if run < 2 else 385),
         dict(sku="X", location_id="DC2", book_on_hand_units=100),  # WMS 50: mismatch
         dict(sku="X", location_id="ST1", book_on_hand_units=ST1_ON_HAND[run]),
-        dict(sku="Y", location_id="DC1", book_on_hand_units=500),
+        dict(sku="Y", location_id="DC1", book_on_hand_units=520 if run == 0 else 600),  # WMS 500
         dict(sku="Y", location_id="DC2", book_on_hand_units=300),
         dict(sku="Y", location_id="ST2", book_on_hand_units=30),
         dict(sku="Z", location_id="ST1", book_on_hand_units=Z_ON_HAND[run]),
@@ -149,6 +154,7 @@ def _ids(warehouse: Path) -> dict[str, str]:
         "E1": exceptions[("projected_stockout", "X", "ST1")],
         "E2": exceptions[("inventory_mismatch", "X", "DC2")],
         "E3": exceptions[("projected_stockout", "Y", "ST2")],
+        "E6": exceptions[("inventory_mismatch", "Y", "DC1")],
         "A1": actions[("X", "DC1", "ST1")],
         "A3": actions[("Y", "DC1", "ST2")],
         "E5": exceptions[("projected_stockout", "Z", "ST1")],
@@ -199,6 +205,7 @@ def loop(tmp_path_factory):
     _decide(landing, ids["E5"], "--accept", ids["A5"], "--at", "2026-01-08T11:00")
     _decide(landing, ids["E2"], "--snooze", "2026-01-20", "--at", "2026-01-09T11:00",
             "--note", "cycle count planned")
+    _decide(landing, ids["E6"], "--snooze", "2026-01-30", "--at", "2026-01-09T12:00")
     _decide(landing, ids["E3"], "--reject", ids["A3"], "--at", "2026-01-12T09:00",
             "--note", "DC1 stock is reserved")
     _decide(landing, ids["E3"], "--assign", "ben", "--at", "2026-01-12T09:30")
@@ -241,7 +248,7 @@ def test_decide_writes_valid_decision_files(loop):
     files = sorted((loop["landing"] / "soe" / "decisions").iterdir())
     assert [f.name for f in files] == [
         "decisions_20260108T100000Z.csv", "decisions_20260108T110000Z.csv",
-        "decisions_20260109T110000Z.csv",
+        "decisions_20260109T110000Z.csv", "decisions_20260109T120000Z.csv",
         "decisions_20260112T090000Z.csv", "decisions_20260112T093000Z.csv",
         "decisions_20260112T180000Z.csv",
     ]
@@ -261,7 +268,7 @@ def test_bad_decisions_are_kept_with_their_reason(loop):
     assert decisions["bad-action"][2:] == (
         "rejected", f"action_id: {loop['ids']['A1']} does not belong to exception {loop['ids']['E3']}")
     good = [row for key, row in decisions.items() if not key.startswith("bad-")]
-    assert [row[2] for row in good] == ["applied"] * 5
+    assert [row[2] for row in good] == ["applied"] * 6
     # data_health counts them for the decisions extract and says why.
     (health,) = query(loop["warehouse"], "select rows_rejected, rows_rejected_by_run_rules, check_status, "
                       "check_message from marts.data_health where extract = 'decisions' and as_of = ?",
@@ -301,8 +308,11 @@ def test_run2_snoozed_exception_is_not_ranked(loop):
         run2["exceptions"], ["exception_id", "is_snoozed", "priority_rank", "snooze_until"])}
     assert exceptions[ids["E2"]] == (True, None, dt.date(2026, 1, 20))
     assert exceptions[ids["E3"]][:2] == (False, 1)
+    # E6's impact grew from 40 to 200, beyond 1.5 x: back in the ranked list before its date.
+    assert exceptions[ids["E6"]][0] is False and exceptions[ids["E6"]][1] is not None
     states = _by_id(query_rows(run2["history"], ["exception_id", "status", "owner"]))
     assert states[ids["E2"]] == ("snoozed", None)
+    assert states[ids["E6"]] == ("acknowledged", None)
     assert states[ids["E3"]] == ("acknowledged", "ben")
 
 
@@ -331,12 +341,12 @@ def test_resolution_kpis_equal_the_hand_calculation(loop):
         "where dimension = 'total' and kpi in ('exceptions_opened', 'exceptions_resolved', "
         "'median_resolution_days', 'resolved_by_action_share', 'resolved_by_itself_share', "
         "'reopen_rate', 'median_days_to_acknowledge', 'open_without_owner')")}
-    # Opened in the week of 2026-01-05: E1, E2, E3, E5, none a reopening.
-    assert kpis[("2026-01-05", "exceptions_opened")] == (4.0, 4)
-    assert kpis[("2026-01-05", "reopen_rate")] == (0.0, 4)
-    # Acknowledged (first decision): E1 and E5 on 01-08 (1 day after first seen 01-07), E2 on
-    # 01-09 (2 days): median 1 in the week of 01-05; E3 on 01-12 (5 days) in the week of 01-12.
-    assert kpis[("2026-01-05", "median_days_to_acknowledge")] == (1.0, 3)
+    # Opened in the week of 2026-01-05: E1, E2, E3, E5, E6, none a reopening.
+    assert kpis[("2026-01-05", "exceptions_opened")] == (5.0, 5)
+    assert kpis[("2026-01-05", "reopen_rate")] == (0.0, 5)
+    # Acknowledged (first decision): E1 and E5 on 01-08 (1 day after first seen 01-07), E2 and
+    # E6 on 01-09 (2 days): median 1.5 in the week of 01-05; E3 on 01-12 (5 days), week of 01-12.
+    assert kpis[("2026-01-05", "median_days_to_acknowledge")] == (1.5, 4)
     assert kpis[("2026-01-12", "median_days_to_acknowledge")] == (5.0, 1)
     # Run 2 raises excess_inventory EX at DC1 (X): the accepted transfer is its only demand,
     # 15 units in 13 weeks against 400 on hand. Run 3 no longer does (the 15 have left).
@@ -347,8 +357,8 @@ def test_resolution_kpis_equal_the_hand_calculation(loop):
     assert kpis[("2026-01-19", "median_resolution_days")] == (14.0, 3)
     assert kpis[("2026-01-19", "resolved_by_action_share")] == (2 / 3, 3)
     assert kpis[("2026-01-19", "resolved_by_itself_share")] == (1 / 3, 3)
-    # Open now: E2 (no owner) and E3 (ben).
-    assert kpis[("2026-01-19", "open_without_owner")] == (1.0, 2)
+    # Open now: E2 and E6 (no owner) and E3 (ben).
+    assert kpis[("2026-01-19", "open_without_owner")] == (2.0, 3)
 
 
 def records(warehouse: Path, sql: str) -> list[dict]:
@@ -369,7 +379,7 @@ def test_brief_shows_states_and_resolution_kpis_beside_the_list(loop):
     resolution = brief[brief.index('data-section="resolution"'):]
     resolution = resolution[:resolution.index("</p>")]
     assert "resolved by action <strong>66.7%" in resolution.lower()
-    assert "open without an owner <strong>1" in resolution.lower()
+    assert "open without an owner <strong>2" in resolution.lower()
     card = brief[brief.index(f'data-exception-id="{loop["ids"]["E3"]}"'):]
     card = card[:card.index("</article>")]
     assert ">acknowledged<" in card and "Assigned to</span> ben" in card
