@@ -1,5 +1,6 @@
--- Incremental: one row per as_of the weekly cycle has built, kept across runs: the calendar
--- of runs the exception lifecycle counts in (an exception not seen by a run is resolved).
+-- Incremental: one row per as_of a run built the marts for (weekly cycles and daily sensing
+-- refreshes alike), kept across runs: the calendar of runs the exception lifecycle counts in
+-- (an exception that a run does not raise ends its episode).
 {{ config(materialized='incremental', unique_key='as_of',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
 
