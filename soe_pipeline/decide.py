@@ -109,7 +109,11 @@ def published_context(exports: Path, decision: Decision) -> list[str]:
         return []
     import duckdb
 
-    con = duckdb.connect()
+    with duckdb.connect() as con:
+        return _describe_ids(con, exceptions, actions, decision)
+
+
+def _describe_ids(con, exceptions: Path, actions: Path, decision: Decision) -> list[str]:
     notes = []
     found = con.execute("select exception_type, location_id, sku, reason from read_parquet(?) "
                         "where exception_id = ?", [str(exceptions), decision.exception_id]).fetchall()

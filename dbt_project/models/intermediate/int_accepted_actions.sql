@@ -13,7 +13,6 @@
 -- action for the same exception withdraws the acceptance.
 {{ config(materialized='incremental', unique_key='as_of',
           incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
-{%- set action_history = adapter.get_relation(this.database, 'intermediate', 'int_action_history') %}
 
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
@@ -36,26 +35,11 @@ accepted as (
 ),
 
 history as (
-    {%- if action_history is not none %}
-    select action_history.*
-    from {{ action_history }} as action_history
-    cross join run_context
-    where action_history.as_of < run_context.as_of
-    {%- else %}
-    select
-        cast(null as date) as as_of,
-        cast(null as {{ dbt.type_string() }}) as action_id,
-        cast(null as {{ dbt.type_string() }}) as action_type,
-        cast(null as {{ dbt.type_string() }}) as sku,
-        cast(null as {{ dbt.type_string() }}) as from_location_id,
-        cast(null as {{ dbt.type_string() }}) as to_location_id,
-        cast(null as {{ dbt.type_string() }}) as reference_id,
-        cast(null as bigint) as units,
-        cast(null as date) as ship_week_start,
-        cast(null as date) as arrival_week_start,
-        cast(null as {{ dbt.type_string() }}) as resolves_exception_ids
-    where 1 = 0
-    {%- endif %}
+    {{ earlier_runs('int_action_history', {
+        'as_of': 'date', 'action_id': dbt.type_string(), 'action_type': dbt.type_string(),
+        'sku': dbt.type_string(), 'from_location_id': dbt.type_string(),
+        'to_location_id': dbt.type_string(), 'reference_id': dbt.type_string(),
+        'units': 'bigint', 'ship_week_start': 'date', 'arrival_week_start': 'date'}) }}
 ),
 
 detailed as (

@@ -1,10 +1,8 @@
 -- Planners' decisions (soe/decisions) checked against what earlier runs showed them, one row
 -- per decision: `applied`, `rejected` with the reason, or `not_yet` (decided after as_of).
--- Only runs before this as_of count (int_exception_sightings and int_action_history are read
--- as they stand before this build, not ref'd: they are built downstream of the decisions'
--- effects), so re-running an as_of with the same decisions gives the same result.
-{%- set sightings = adapter.get_relation(this.database, 'intermediate', 'int_exception_sightings') %}
-{%- set action_history = adapter.get_relation(this.database, 'intermediate', 'int_action_history') %}
+-- Only runs before this as_of count (int_exception_sightings and int_action_history as they
+-- stand before this build: macro earlier_runs), so re-running an as_of with the same
+-- decisions gives the same result.
 
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
@@ -18,39 +16,15 @@ decisions as (
 ),
 
 earlier_sightings as (
-    {%- if sightings is not none %}
-    select sightings.as_of, sightings.exception_id, sightings.exception_type, sightings.sku,
-        sightings.location_id, sightings.impact_value
-    from {{ sightings }} as sightings
-    cross join run_context
-    where sightings.as_of < run_context.as_of
-    {%- else %}
-    select
-        cast(null as date) as as_of,
-        cast(null as {{ dbt.type_string() }}) as exception_id,
-        cast(null as {{ dbt.type_string() }}) as exception_type,
-        cast(null as {{ dbt.type_string() }}) as sku,
-        cast(null as {{ dbt.type_string() }}) as location_id,
-        cast(null as double) as impact_value
-    where 1 = 0
-    {%- endif %}
+    {{ earlier_runs('int_exception_sightings', {
+        'as_of': 'date', 'exception_id': dbt.type_string(), 'exception_type': dbt.type_string(),
+        'sku': dbt.type_string(), 'location_id': dbt.type_string(), 'impact_value': 'double'}) }}
 ),
 
 earlier_actions as (
-    {%- if action_history is not none %}
-    select action_history.as_of, action_history.action_id, action_history.action_type,
-        action_history.resolves_exception_ids
-    from {{ action_history }} as action_history
-    cross join run_context
-    where action_history.as_of < run_context.as_of
-    {%- else %}
-    select
-        cast(null as date) as as_of,
-        cast(null as {{ dbt.type_string() }}) as action_id,
-        cast(null as {{ dbt.type_string() }}) as action_type,
-        cast(null as {{ dbt.type_string() }}) as resolves_exception_ids
-    where 1 = 0
-    {%- endif %}
+    {{ earlier_runs('int_action_history', {
+        'as_of': 'date', 'action_id': dbt.type_string(), 'action_type': dbt.type_string(),
+        'resolves_exception_ids': dbt.type_string()}) }}
 ),
 
 -- The exception as the planner last saw it before deciding: the latest earlier run that

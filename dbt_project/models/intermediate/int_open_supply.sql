@@ -89,17 +89,12 @@ expedites as (
     where action_type = 'expedite'
 ),
 
--- Each order line as it stands, less what an accepted expedite pulls forward ...
-orders_left as (
+-- Each order line with the units an accepted expedite pulls before its due date (0: none).
+orders_pulled as (
     select
-        orders.supply_type,
-        orders.reference_id,
-        orders.sku,
-        orders.location_id,
-        orders.counterpart_id,
-        orders.open_units - least(coalesce(expedites.units, 0), orders.open_units) as open_units,
-        orders.original_due_date,
-        orders.due_date
+        orders.*,
+        least(coalesce(expedites.units, 0), orders.open_units) as pulled_units,
+        expedites.accepted_due_date
     from orders
     left join expedites
         on orders.reference_id = expedites.reference_id
@@ -108,23 +103,33 @@ orders_left as (
         and expedites.arrival_week_start < orders.due_date
 ),
 
+-- The line as it stands, less what is pulled forward ...
+orders_left as (
+    select
+        supply_type,
+        reference_id,
+        sku,
+        location_id,
+        counterpart_id,
+        open_units - pulled_units as open_units,
+        original_due_date,
+        due_date
+    from orders_pulled
+),
+
 -- ... and the pulled units in the accepted week.
 orders_expedited as (
     select
-        orders.supply_type,
-        {{ dbt.concat(['orders.reference_id', "'#expedited'"]) }} as reference_id,
-        orders.sku,
-        orders.location_id,
-        orders.counterpart_id,
-        least(expedites.units, orders.open_units) as open_units,
-        expedites.accepted_due_date as original_due_date,
-        expedites.accepted_due_date as due_date
-    from orders
-    inner join expedites
-        on orders.reference_id = expedites.reference_id
-        and orders.sku = expedites.sku
-        and orders.location_id = expedites.location_id
-    where expedites.arrival_week_start < orders.due_date
+        supply_type,
+        {{ dbt.concat(['reference_id', "'#expedited'"]) }} as reference_id,
+        sku,
+        location_id,
+        counterpart_id,
+        pulled_units as open_units,
+        accepted_due_date as original_due_date,
+        accepted_due_date as due_date
+    from orders_pulled
+    where accepted_due_date is not null
 ),
 
 supply_lines as (

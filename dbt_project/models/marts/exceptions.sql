@@ -1,10 +1,8 @@
 -- BI contract: the open exceptions for the as_of, one row per problem, ranked by impact
 -- discounted by how soon it hits, each with its reason, drivers and recommended action.
 {%- set currency = var('currency') %}
-{#- The exceptions earlier runs saw (int_exception_sightings is built from this model, so it is
-    read as it stands before this build, not ref'd): a demand shift seen in the previous weekly
-    cycle too is persistent. -#}
-{%- set sightings = adapter.get_relation(this.database, 'intermediate', 'int_exception_sightings') %}
+{#- The exceptions earlier runs saw (int_exception_sightings, built from this model, read by
+    earlier_runs): a demand shift seen in the previous weekly cycle too is persistent. #}
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}
 ),
@@ -97,17 +95,17 @@ stale_inputs as (
         and exception_inputs.extract = stale_locations.extract
 ),
 
+-- The previous weekly cycle's runs came before this one: earlier_runs reads them.
 previous_cycle_shifts as (
-    {%- if sightings is not none %}
     select distinct sightings.exception_id
-    from {{ sightings }} as sightings
+    from (
+        {{ earlier_runs('int_exception_sightings', {
+            'as_of': 'date', 'week0_start': 'date', 'exception_id': dbt.type_string(),
+            'exception_type': dbt.type_string()}) }}
+    ) as sightings
     cross join run_context
     where sightings.exception_type = 'demand_shift'
         and sightings.week0_start = cast({{ dbt.dateadd('day', -7, 'run_context.week0_start') }} as date)
-    {%- else %}
-    select cast(null as {{ dbt.type_string() }}) as exception_id
-    where 1 = 0
-    {%- endif %}
 ),
 
 identified as (

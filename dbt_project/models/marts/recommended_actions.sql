@@ -23,6 +23,8 @@ final as (
         cast({{ dbt.dateadd('day', '7 * actions.need_week_index', 'run_context.week0_start') }} as date)
             as need_week_start,
         actions.arrival_week_index,
+        cast({{ dbt.dateadd('day', '7 * actions.arrival_week_index', 'run_context.week0_start') }} as date)
+            as arrival_week_start,
         actions.ship_week_index,
         cast({{ dbt.dateadd('day', '7 * actions.ship_week_index', 'run_context.week0_start') }} as date)
             as ship_week_start,
