@@ -39,7 +39,7 @@ def demand_sensing(
 ) -> pd.DataFrame:
     """One row per SKU-location x sensing week: the sensed forecast, and on every row the
     method, parameters and explanation of that SKU-location's forecast."""
-    from soe_pipeline.sensing import SensingResult, SensingSettings, sense
+    from soe_pipeline.sensing import SensingSettings, sense_batches
 
     run_context = run_context.df().iloc[0]
     week0_start = pd.Timestamp(run_context["week0_start"]).date()
@@ -58,24 +58,32 @@ def demand_sensing(
         "sku, location_id, product_family, region,"
         " dense_rank() over (order by product_family, region) as group_number"
     )
-    parts, groups_of_series = [], []
-    for first, last in _group_batches(grouped, batch_series):
-        # (sku, location_id) is unique in int_sku_locations (its dbt test), so the queries
-        # below number a batch's SKU-locations alike, and `series` in that order puts each
-        # at its number.
-        numbered = grouped.filter(f"group_number between {first} and {last}").select(
-            "cast(row_number() over (order by sku, location_id) - 1 as integer) as series_row,"
-            " sku, location_id, product_family, region"
-        )
-        series_rows = numbered.select("series_row", "sku", "location_id")
-        series = numbered.order("series_row").df().drop(columns="series_row")
-        groups_of_series.append(series)
-        batch_actuals = actuals.join(series_rows, SERIES_KEY).select(
-            "series_row, week_index, units"
-        )
-        batch_plan = plan.join(series_rows, SERIES_KEY).select("series_row, week_index, plan_units")
-        parts.append(sense(batch_actuals.df(), series, batch_plan.df(), week0_start, settings))
-    result = SensingResult.concat(parts)
+    groups_of_series = {}
+
+    def reader(first: int, last: int):
+        def read() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+            # (sku, location_id) is unique in int_sku_locations (its dbt test), so the
+            # queries below number a batch's SKU-locations alike, and `series` in that order
+            # puts each at its number.
+            numbered = grouped.filter(f"group_number between {first} and {last}").select(
+                "cast(row_number() over (order by sku, location_id) - 1 as integer) as series_row,"
+                " sku, location_id, product_family, region"
+            )
+            series_rows = numbered.select("series_row", "sku", "location_id")
+            series = numbered.order("series_row").df().drop(columns="series_row")
+            groups_of_series[first] = series
+            batch_actuals = actuals.join(series_rows, SERIES_KEY).select(
+                "series_row, week_index, units"
+            )
+            batch_plan = plan.join(series_rows, SERIES_KEY).select(
+                "series_row, week_index, plan_units"
+            )
+            return batch_actuals.df(), series, batch_plan.df()
+
+        return read
+
+    batches = [reader(first, last) for first, last in _group_batches(grouped, batch_series)]
+    result = sense_batches(batches, week0_start, settings)
 
     # The series already name their season model; the group adds its parameters and what
     # the backtest decided for the group (family shape kept? plan kept?).
@@ -86,7 +94,7 @@ def demand_sensing(
     ]
     groups = groups.rename(columns={**{c: f"season_{c}" for c in group_columns}, **judgements})
     described = (
-        result.series.merge(pd.concat(groups_of_series), on=SERIES_KEY, how="left")
+        result.series.merge(pd.concat(groups_of_series.values()), on=SERIES_KEY, how="left")
         .merge(groups, on=["product_family", "region"], how="left")
         .drop(columns=["product_family", "region"])
     )

@@ -20,6 +20,7 @@ from soe_pipeline.sensing import (
     bias,
     seasonal_naive,
     sense,
+    sense_batches,
     statsmodels_loop_forecast,
     wape,
 )
@@ -552,19 +553,24 @@ def test_series_row_codes_stand_for_the_key_strings(world, result):
 def test_batches_of_whole_groups_give_the_result_of_all_series_at_once(world, result):
     actuals, series, plan = world.frames()
     # TINY has 2 weeks of history, SHORT 6, MID 20: alone, each sees fewer weeks.
-    parts = []
+    batches = []
     for _, group in series.groupby(["product_family", "region"]):
         keys = pd.MultiIndex.from_frame(group[["sku", "location_id"]])
 
         def member(frame: pd.DataFrame, keys: pd.MultiIndex = keys) -> pd.DataFrame:
             return frame[pd.MultiIndex.from_frame(frame[["sku", "location_id"]]).isin(keys)]
 
-        parts.append(sense(member(actuals), group, member(plan), WEEK0))
-    assert len(parts) > 3
-    batched = SensingResult.concat(parts)
+        batches.append(lambda g=group, m=member: (m(actuals), g, m(plan)))
+    assert len(batches) > 3
+    batched = sense_batches(batches, WEEK0)
     pd.testing.assert_frame_equal(result.forecast, batched.forecast)
     pd.testing.assert_frame_equal(result.series, batched.series)
     pd.testing.assert_frame_equal(result.groups, batched.groups)
+    # Sensed apart, a group of 8 series cannot show that its family shape helps (a sign
+    # test needs 7 of 8): the verdict over all series, which sense_batches carries across
+    # batches, keeps the shapes.
+    apart = SensingResult.concat([sense(*read(), WEEK0) for read in batches])
+    assert result.groups["shape_kept"].sum() > apart.groups["shape_kept"].sum()
 
 
 def test_the_dbt_model_senses_in_batches_with_identical_results(world):

@@ -2,7 +2,13 @@
 accuracy measures and the baselines it is benchmarked against. Pure Python: no Dagster."""
 
 from soe_pipeline.sensing.baselines import seasonal_naive, statsmodels_loop_forecast
-from soe_pipeline.sensing.engine import METHODS, SensingResult, SensingSettings, sense
+from soe_pipeline.sensing.engine import (
+    METHODS,
+    SensingResult,
+    SensingSettings,
+    sense,
+    sense_batches,
+)
 from soe_pipeline.sensing.metrics import bias, wape
 
 __all__ = [
@@ -12,6 +18,7 @@ __all__ = [
     "bias",
     "seasonal_naive",
     "sense",
+    "sense_batches",
     "statsmodels_loop_forecast",
     "wape",
 ]

@@ -228,18 +228,22 @@ def chosen_ses_path(
     return path, np.asarray(alphas)[choice]
 
 
-def combined_path(history: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def combined_path(
+    history: np.ndarray, with_tsb: bool | np.ndarray = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The equal-weight mean of SES (alpha chosen per series), the moving average (window
-    chosen per series) and TSB, floored at 0: the forecast combination the sensed forecast
-    is built on (`benchmarks/sensing_panel.py`: close to the best RMSSE in every window
-    measured, where the best single method changes from window to window and a method
-    chosen per series picks noise). Returns the path and the alpha and window chosen at
-    each origin."""
+    chosen per series) and, where `with_tsb` (one flag, or one per series), TSB, floored at
+    0: the forecast combination the sensed forecast is built on
+    (`benchmarks/sensing_panel.py`: close to the best RMSSE in every window measured, where
+    the best single method changes from window to window and a method chosen per series
+    picks noise). Returns the path and the alpha and window chosen at each origin."""
     ses, alpha = chosen_ses_path(history)
     moving_average, window = chosen_moving_average_path(history)
     combined = ses + moving_average
-    combined += tsb_path(history)
-    combined /= 3
+    with_tsb = np.broadcast_to(np.asarray(with_tsb, dtype=bool), (len(history),))
+    if with_tsb.any():
+        combined[with_tsb] += tsb_path(history[with_tsb])
+    combined /= np.where(with_tsb, 3.0, 2.0)[:, None]
     np.clip(combined, 0, None, out=combined)
     return combined, alpha, window
 

@@ -4,11 +4,13 @@ where the plan has earned it and follows the actuals where they have left it.
 Why this shape: on real store x item sales (`benchmarks/sensing_panel.py`, issue 25) no
 single method wins every window and choosing a method per series picks noise; the
 equal-weight mean of SES, a moving average and TSB is close to the best everywhere. A
-family-region season helps only where the family's season is the SKU-location's season, and
-a committed plan is only as good as the planner who made it. So both are *judged* on the
+family-region season helps only where the family's season is the SKU-location's season, a
+re-estimated level only where a run of weeks is a new level rather than a promotion, and a
+committed plan is only as good as the planner who made it. So all three are *judged* on the
 weeks just before week 0 (a backtest over the trailing `BACKTEST_WEEKS`), per product family
-x region, pooled over its SKU-locations, and kept where they did better; the explanation
-says which and why.
+x region, by a sign test over its SKU-locations (`_Tally.won`): a group keeps what did
+better on significantly more of its series, drops what did significantly worse, and
+otherwise follows the same verdict over all series. The explanation says which and why.
 
 Method, for every SKU-location of `series` (DESIGN section 4):
 
@@ -24,14 +26,17 @@ Method, for every SKU-location of `series` (DESIGN section 4):
    statsmodels `ExponentialSmoothing`, the model chosen by the weeks available (Holt-Winters
    with damped trend and a 52-week season from 104 weeks, damped Holt from 16, SES from 4;
    see `family`). shape_t = fitted or forecast value / mean fitted value of the last 4 weeks.
-   The shape is **kept for a group only when it helped its SKU-locations**: over the
-   backtest origins, SES (alpha `SHAPE_TEST_ALPHA`) of actual / shape x shape scored better,
-   pooled over the group's series, than SES of the actuals (score: sum|e| + |sum e|, the
-   VN1 score's numerator). Otherwise the group's series are forecast flat.
+   The shape is **kept for a group only when it helped its SKU-locations**: per series,
+   over the backtest origins, SES (alpha `SHAPE_TEST_ALPHA`) of actual / shape x shape
+   against SES of the actuals, one week ahead (score: sum|e| + |sum e|, the VN1 score's
+   numerator); the sign test over series decides. Otherwise the group's series are
+   forecast flat.
 4. **SKU-location level: a forecast combination.** On actual_t / shape_t, the mean of SES
    (alpha per series from 0.1 / 0.2 / 0.3), the moving average (window per series from 2-14
-   weeks) and TSB (`baselines.combined_path`; each choice by in-sample one-step squared
-   error), for intermittent and smooth series alike. model_units_h = level x shape_h.
+   weeks) and, for a series with weeks without a sale, TSB (`baselines.combined_path`;
+   each choice by in-sample one-step squared error). TSB models the chance of a sale: on a
+   series that sells every week it is one more slow SES (on M5, +1 % bias). model_units_h =
+   level x shape_h.
 5. **Level shift.** When the actuals of a recent run of the trailing window (the most
    significant suffix of at least 3 weeks) sit more than `LEVEL_SHIFT_Z` standard errors
    away from what the level predicted before the window (the error of that level counted
@@ -40,9 +45,9 @@ Method, for every SKU-location of `series` (DESIGN section 4):
    no plan): on real sales a run of 3+ weeks is as often a promotion as a new level. A run
    without a sale is no new level (a stock-out or missing data more often than demand
    gone; the moving average and TSB follow a real end of sales). And per family x region,
-   judged like the plan on the backtest (a sign test over series of the VN1-style score
-   with and without the shift at each origin, the all-series verdict as default): where
-   the shift did worse, it is not applied.
+   judged on the backtest (per series, the VN1-style score with and without the shift at
+   each origin; the sign test over series): where it did not earn its place, it is not
+   applied. On real sales it mostly is not; on planted shifts it is.
 6. **Fallbacks**, each with its own `method` (see `METHODS`): short history -> the mean, or
    the plan below 4 weeks; a new item -> the plan, or 0; an all-zero history -> 0 (the plan
    gate then weighs that 0 against the plan, so a few zero weeks do not overrule a plan, but
@@ -55,9 +60,8 @@ Method, for every SKU-location of `series` (DESIGN section 4):
    - *the backtest*: per series, the model's forecasts made at each backtest origin (its
      level then x the shape) and the plan, for the `horizon` weeks after the origin, each
      scored sum|e| + |sum e| over the cells where the actual, the plan and the model all
-     exist. Per product family x region, a sign test over its series (`_Backtest.plan_kept`:
-     the verdict over all series is the default, a group overrides it only when its own
-     verdict is significant) keeps the plan (weight b = 0) or the model (b = 1);
+     exist. Per product family x region, the sign test over its series
+     (`_Backtest.plan_kept`) keeps the plan (weight b = 0) or the model (b = 1);
    - *the shift test* over the trailing window weeks that have a plan and an observed
      actual (A is the cleaned actual of steps 1-2; the same A makes window_actual_units):
      tracking_signal = sum(A - P) / mean|A - P|, z = sum(A - P) / (sigma x sqrt(n));
@@ -75,7 +79,8 @@ The result is deterministic: the same inputs, in any row order, give identical o
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -105,8 +110,8 @@ SIGN_TEST_Z = 2.0  # the backtest's plan-or-model verdict needs this many standa
 _BLOCK_ROWS = 4_096  # series per block of the combined model: its arrays stay small
 
 METHODS = {
-    "combined_x_family_shape": "mean of SES, moving average and TSB x the family-region shape",
-    "combined_flat": "mean of SES, moving average and TSB, flat (the family shape did not help)",
+    "combined_x_family_shape": "mean of SES, moving average (and TSB) x the family-region shape",
+    "combined_flat": "mean of SES, moving average (and TSB), flat (the family shape did not help)",
     "level_shift_x_family_shape": "level re-estimated on the recent weeks after a shift x shape",
     "level_shift_flat": "level re-estimated on the recent weeks after a shift, flat",
     "short_history_mean": f"fewer than {MIN_MODEL_WEEKS} weeks of history: their mean, flat",
@@ -181,74 +186,236 @@ def sense(
     `series`, from 0) can stand for sku and location_id, and a `week_index` column (whole
     weeks from week0_start's week: -1 for the week before) for week_start: with millions of
     rows, integers cost far less time and memory than key strings and dates.
-
-    Series are independent except within a product family x region (its shape is fitted
-    on all its series), so SKU-locations can be sensed in batches of whole groups with
-    identical results (`SensingResult.concat`); a batch's matrix may cover fewer weeks than
-    another's (weeks before a series' first actual are unknown, not zero).
     """
-    _require(series, [*SERIES_KEY, *GROUP_KEY], "series")
+    return sense_batches([lambda: (actuals, series, plan)], week0_start, settings)
+
+
+def sense_batches(
+    batches: Sequence[Callable[[], tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]],
+    week0_start: dt.date,
+    settings: SensingSettings = SensingSettings(),
+) -> SensingResult:
+    """`sense` over batches of whole product family x region groups, each given by a
+    function that reads its (actuals, series, plan): identical results to all series in one
+    batch, in the memory of the largest batch. (A batch's matrix may cover fewer weeks than
+    another's: weeks before a series' first actual are unknown, not zero.)
+
+    Series are independent except within a group (its shape is fitted on all its series,
+    and its shape, level shift and plan judged on them) and for two verdicts over all
+    series: the defaults of the family-shape and the plan verdicts (`_Tally.won`). With
+    several batches, each batch is read twice: first for the family-shape test alone, then
+    modelled with the shape default of all batches; the plan gate of each is settled once
+    every batch has been modelled, from their small remains (no series x week matrix).
+    """
     week0 = np.datetime64(pd.Timestamp(week0_start).date(), "D")
+    shape_default = None  # one batch: its own series give the default
+    if len(batches) > 1:
+        tallies = [_Prepared.read(*read(), week0, settings).shape_tally() for read in batches]
+        shape_default = _Tally.sum(tallies).overall()
+    pending = [
+        _model_batch(_Prepared.read(*read(), week0, settings), settings, shape_default)
+        for read in batches
+    ]
+    shift_default = _Tally.sum([p.shifts.tally for p in pending]).overall()
+    plan_default = _Tally.sum([p.backtest.model_over_plan for p in pending]).overall()
+    parts = [p.finish(shift_default, plan_default) for p in pending]
+    return parts[0] if len(parts) == 1 else SensingResult.concat(parts)
+
+
+@dataclass
+class _Prepared:
+    """A batch read into matrices, with its family shapes fitted."""
+
+    keys: pd.DataFrame
+    week0: np.datetime64
+    group_codes: np.ndarray
+    history: _History
+    plan_past: np.ndarray  # (n, backtest weeks)
+    plan_horizon: np.ndarray  # (n, H)
+    shapes: list[FamilyShape]
+    group_frame: pd.DataFrame
+    method: np.ndarray  # the base method of each series
+
+    @classmethod
+    def read(
+        cls,
+        actuals: pd.DataFrame,
+        series: pd.DataFrame,
+        plan: pd.DataFrame,
+        week0: np.datetime64,
+        settings: SensingSettings,
+    ) -> _Prepared:
+        _require(series, [*SERIES_KEY, *GROUP_KEY], "series")
+        horizon = settings.horizon_weeks
+        keys = series.drop_duplicates(SERIES_KEY).sort_values(SERIES_KEY, ignore_index=True)
+        index = pd.MultiIndex.from_frame(keys[SERIES_KEY])
+        group_codes, group_keys = _group_codes(keys)
+
+        actual_rows = _matrix_rows(actuals, "units", "actuals", series, index)
+        raw, reported = _actuals_matrix(
+            actuals, actual_rows, len(keys), week0, settings.window_weeks
+        )
+        backtest = min(BACKTEST_WEEKS, raw.shape[1])
+        plan_rows = _matrix_rows(plan, "plan_units", "plan", series, index)
+        plan_matrix = _weekly_matrix(
+            plan, "plan_units", plan_rows, len(keys), week0, -backtest, backtest + horizon
+        )[0]
+        plan_horizon = plan_matrix[:, backtest:]
+        history = _History.build(raw, reported)
+        del raw, reported
+        shapes, group_frame = _family_shapes(history, group_codes, group_keys, horizon)
+        has_future_plan = ~np.isnan(plan_horizon).all(axis=1)
+        return cls(
+            keys=keys,
+            week0=week0,
+            group_codes=group_codes,
+            history=history,
+            plan_past=plan_matrix[:, :backtest],
+            plan_horizon=plan_horizon,
+            shapes=shapes,
+            group_frame=group_frame,
+            method=_base_methods(history, has_future_plan),
+        )
+
+    @property
+    def backtest_weeks(self) -> int:
+        return self.plan_past.shape[1]
+
+    def shape_tally(self) -> _Tally:
+        return _shape_tally(
+            self.history,
+            self.method,
+            self.shapes,
+            self.group_codes,
+            self.history.n_weeks - self.backtest_weeks,
+        )
+
+
+def _model_batch(
+    batch: _Prepared, settings: SensingSettings, shape_default: bool | None
+) -> _Pending:
+    """Everything of one batch but the plan gate's verdict (`sense_batches`); the shape
+    verdict's default is `shape_default`, or this batch's own when None."""
     horizon, window = settings.horizon_weeks, settings.window_weeks
-
-    keys = series.drop_duplicates(SERIES_KEY).sort_values(SERIES_KEY, ignore_index=True)
-    index = pd.MultiIndex.from_frame(keys[SERIES_KEY])
-    group_codes, group_keys = _group_codes(keys)
-
-    actual_rows = _matrix_rows(actuals, "units", "actuals", series, index)
-    raw, reported = _actuals_matrix(actuals, actual_rows, len(keys), week0, window)
-    n_weeks = raw.shape[1]
-    plan_rows = _matrix_rows(plan, "plan_units", "plan", series, index)
-    backtest = min(BACKTEST_WEEKS, n_weeks)
-    plan_matrix = _weekly_matrix(
-        plan, "plan_units", plan_rows, len(keys), week0, -backtest, backtest + horizon
-    )[0]
-    plan_past, plan_horizon = plan_matrix[:, :backtest], plan_matrix[:, backtest:]
-    plan_window = plan_past[:, -window:]
-
-    history = _History.build(raw, reported)
-    del raw, reported
-    shapes, group_frame = _family_shapes(history, group_codes, group_keys, horizon)
+    history, method, group_codes = batch.history, batch.method.copy(), batch.group_codes
+    n_groups, n_weeks, backtest = len(batch.shapes), history.n_weeks, batch.backtest_weeks
+    plan_window = batch.plan_past[:, -window:]
 
     split = n_weeks - window  # first week of the trailing window
     judged_from = n_weeks - backtest  # first backtest origin
-    model = _Model.empty(len(keys), n_weeks, horizon, backtest)
-    has_future_plan = ~np.isnan(plan_horizon).all(axis=1)
-    method = _base_methods(history, has_future_plan)
-    shape_kept = _judge_shapes(history, method, shapes, group_codes, judged_from)
-    _fit_regular(model, history, method, shapes, shape_kept, group_codes, split, judged_from)
-    _fit_short(model, history, method, plan_horizon)
+    model = _Model.empty(len(batch.keys), n_weeks, horizon, backtest)
+    shape_tally = batch.shape_tally()
+    has_shape = np.array([s.fit.model != "none" for s in batch.shapes], dtype=bool)
+    shape_kept = has_shape & shape_tally.won(
+        shape_tally.overall() if shape_default is None else shape_default
+    )
+    _fit_regular(model, history, method, batch.shapes, shape_kept, group_codes, split, judged_from)
+    _fit_short(model, history, method, batch.plan_horizon)
 
     sigma = _sigma(model, history, plan_window, split)
-    backtest_scores = _backtest(model, history, plan_past, group_codes, len(group_keys), horizon)
-    group_frame = _group_judgements(group_frame, shape_kept, backtest_scores)
-    gate = _gate(
-        history, plan_window, has_future_plan, sigma, method, settings, backtest_scores, group_codes
-    )
+    backtest_scores = _backtest(model, history, batch.plan_past, group_codes, n_groups, horizon)
+    has_future_plan = ~np.isnan(batch.plan_horizon).all(axis=1)
+    gate = _gate(history, plan_window, has_future_plan, sigma, settings)
     # A level is re-estimated only where the actuals have also left the plan (or there is
     # no plan to leave): on real sales, re-estimating on every run that left the model's
     # own prediction follows noise (issue 25's panel).
     unplanned = ~gate.tracked | ~gate.has_future_plan
-    shift_kept = _judge_level_shifts(
-        model, history, method, sigma, group_codes, len(group_keys), window, horizon
+    shift_tally = _shift_tally(
+        model, history, method, sigma, group_codes, n_groups, window, horizon
     )
-    allowed = (unplanned | (gate.shift_weight > 0)) & shift_kept[group_codes]
-    _level_shifts(model, history, method, sigma, split, allowed)
-    model_units = np.clip(model.units, 0, None)
-    sensed = np.where(
-        np.isnan(plan_horizon),
-        model_units,
-        plan_horizon + gate.weight[:, None] * (model_units - plan_horizon),
+    allowed = unplanned | (gate.shift_weight > 0)
+    shifts = _level_shifts(model, history, method, sigma, split, allowed, shift_tally)
+    frame = batch.group_frame.copy()
+    frame["shape_kept"] = shape_kept
+    return _Pending(
+        keys=batch.keys,
+        week0=batch.week0,
+        model_units=np.clip(model.units, 0, None),
+        plan_horizon=batch.plan_horizon,
+        method=method,
+        gate=gate,
+        sigma=sigma,
+        facts=_SeriesFacts.of(history, model),
+        group_frame=frame,
+        group_codes=group_codes,
+        backtest=backtest_scores,
+        backtest_weeks=backtest,
+        shifts=shifts,
     )
-    sensed = np.clip(sensed, 0, None)
 
-    return SensingResult(
-        forecast=_forecast_frame(keys, week0, model_units, sensed, plan_horizon),
-        series=_series_frame(
-            keys, history, model, method, gate, sigma, group_frame, group_codes, backtest
-        ),
-        groups=group_frame,
-    )
+
+@dataclass
+class _SeriesFacts:
+    """What the series table says of each series' history and model."""
+
+    history_weeks: np.ndarray
+    nonzero_weeks: np.ndarray
+    intermittent: np.ndarray
+    alpha: np.ndarray
+    ma_weeks: np.ndarray
+    level: np.ndarray
+    shift_weeks: np.ndarray
+
+    @classmethod
+    def of(cls, history: _History, model: _Model) -> _SeriesFacts:
+        return cls(
+            history.history_weeks,
+            history.nonzero_weeks,
+            history.intermittent,
+            model.alpha,
+            model.ma_weeks,
+            model.level,
+            model.shift_weeks,
+        )
+
+
+@dataclass
+class _Pending:
+    """A modelled batch waiting for the plan's default verdict (`sense_batches`)."""
+
+    keys: pd.DataFrame
+    week0: np.datetime64
+    model_units: np.ndarray  # (n, H), >= 0
+    plan_horizon: np.ndarray  # (n, H), NaN: no plan
+    method: np.ndarray
+    gate: _Gate  # weight not yet set
+    sigma: np.ndarray
+    facts: _SeriesFacts
+    group_frame: pd.DataFrame
+    group_codes: np.ndarray
+    backtest: _Backtest
+    backtest_weeks: int
+    shifts: _LevelShifts
+
+    def finish(self, shift_default: bool, plan_default: bool) -> SensingResult:
+        """The kept level shifts, the plan gate (module docstring, step 8) and the output
+        tables; the defaults: whether the shift helped, and the model beat the plan, over
+        all series (`_Tally.won`)."""
+        model_units, method, facts = self.shifts.apply(
+            shift_default, self.group_codes, self.model_units, self.method, self.facts
+        )
+        plan_kept = self.backtest.plan_kept(plan_default)
+        gate = self.gate.weighed(~plan_kept[self.group_codes], method)
+        plan = self.plan_horizon
+        sensed = np.where(
+            np.isnan(plan), model_units, plan + gate.weight[:, None] * (model_units - plan)
+        )
+        sensed = np.clip(sensed, 0, None)
+        group_frame = _group_judgements(self.group_frame, self.backtest, plan_kept)
+        return SensingResult(
+            forecast=_forecast_frame(self.keys, self.week0, model_units, sensed, plan),
+            series=_series_frame(
+                self.keys,
+                facts,
+                method,
+                gate,
+                self.sigma,
+                group_frame,
+                self.group_codes,
+                self.backtest_weeks,
+            ),
+            groups=group_frame,
+        )
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -515,21 +682,21 @@ def _base_methods(history: _History, has_future_plan: np.ndarray) -> np.ndarray:
     return np.select(conditions, choices, default="combined_x_family_shape").astype(object)
 
 
-def _judge_shapes(
+def _shape_tally(
     history: _History,
     method: np.ndarray,
     shapes: list[FamilyShape],
     group_codes: np.ndarray,
     judged_from: int,
-) -> np.ndarray:
-    """Per group: whether its family shape helped its series over the backtest origins
-    (module docstring, step 3). False for a group without a shape model or without a
-    series to judge it on."""
+) -> _Tally:
+    """Per group: on how many of its series its family shape helped, and on how many it
+    hurt, over the backtest origins (module docstring, step 3). A group without a shape
+    model has none."""
     n_groups = len(shapes)
     has_shape = np.array([s.fit.model != "none" for s in shapes], dtype=bool)
     rows = np.flatnonzero((method == "combined_x_family_shape") & has_shape[group_codes])
     if len(rows) == 0:
-        return np.zeros(n_groups, dtype=bool)
+        return _Tally(np.zeros(n_groups), np.zeros(n_groups))
     # Per series: |e| and e summed, of the shaped (0, 1) and the flat forecast (2, 3).
     errors = np.zeros((4, len(rows)))
     group_shapes = np.stack([s.history for s in shapes])
@@ -545,10 +712,9 @@ def _judge_shapes(
         part = slice(first, first + len(block))
         errors[0:2, part] = _errors(shaped, shape_span, actual, 1).model
         errors[2:4, part] = _errors(flat, np.ones_like(shape_span), actual, 1).model
-    codes = group_codes[rows]
-    shaped_score = _pooled_score(codes, n_groups, (errors[0], errors[1]))
-    flat_score = _pooled_score(codes, n_groups, (errors[2], errors[3]))
-    return has_shape & (shaped_score < flat_score)
+    shaped_score = errors[0] + np.abs(errors[1])
+    flat_score = errors[2] + np.abs(errors[3])
+    return _Tally.of(group_codes[rows], n_groups, shaped_score, flat_score)
 
 
 @dataclass
@@ -621,12 +787,15 @@ def _fit_regular(
     method[rows[~kept]] = "combined_flat"
 
     deseasonalised = history.capped[rows] / shape_history
+    # TSB models the chance of a sale: on a series that sells every week it is one more
+    # SES (alpha 0.1) that lags the level (issue 25's panel: +1 % bias on M5).
+    with_tsb = history.nonzero_weeks[rows] < history.history_weeks[rows]
     # The week each backtest origin's trailing window starts with (as split for week 0).
     before_window = np.arange(judged_from, history.n_weeks) - (history.n_weeks - split)
     for first in range(0, len(rows), _BLOCK_ROWS):
         block = slice(first, first + _BLOCK_ROWS)
         target = rows[block]
-        path, alpha, window = combined_path(deseasonalised[block])
+        path, alpha, window = combined_path(deseasonalised[block], with_tsb[block])
         model.level[target] = path[:, -1]
         model.alpha[target] = alpha[:, -1]
         model.ma_weeks[target] = window[:, -1]
@@ -685,6 +854,40 @@ def _sigma(model: _Model, history: _History, plan_window: np.ndarray, split: int
     return np.where(history.has_rows, sigma, np.nan)
 
 
+@dataclass
+class _LevelShifts:
+    """The series whose level the shift test re-estimates (module docstring, step 5), and
+    per group whether that helped over the backtest (a `_Tally`); applied by `apply` once
+    the verdict over all series is known."""
+
+    rows: np.ndarray
+    weeks: np.ndarray  # weeks of each row's shift run
+    level: np.ndarray  # each row's level after the shift
+    units: np.ndarray  # (rows, H): each row's model units after the shift
+    tally: _Tally
+
+    def apply(
+        self,
+        default: bool,
+        group_codes: np.ndarray,
+        model_units: np.ndarray,
+        method: np.ndarray,
+        facts: _SeriesFacts,
+    ) -> tuple[np.ndarray, np.ndarray, _SeriesFacts]:
+        """The model units, methods and facts with the kept shifts; `default`: whether the
+        shift helped over all series."""
+        kept = self.tally.won(default)[group_codes[self.rows]]
+        rows = self.rows[kept]
+        model_units, method = model_units.copy(), method.copy()
+        level, weeks = facts.level.copy(), facts.shift_weeks.copy()
+        model_units[rows] = np.clip(self.units[kept], 0, None)
+        level[rows] = self.level[kept]
+        weeks[rows] = self.weeks[kept]
+        relabel = dict(zip(COMBINED_METHODS, SHIFT_METHODS, strict=True))
+        method[rows] = [relabel[m] for m in method[rows]]
+        return model_units, method, replace(facts, level=level, shift_weeks=weeks)
+
+
 def _level_shifts(
     model: _Model,
     history: _History,
@@ -692,15 +895,14 @@ def _level_shifts(
     sigma: np.ndarray,
     split: int,
     allowed: np.ndarray,
-) -> None:
-    """Re-estimate the level on the recent run of weeks that left the model's own
-    pre-window prediction by more than LEVEL_SHIFT_Z noise units (see module docstring)."""
+    tally: _Tally,
+) -> _LevelShifts:
+    """The series whose recent run of weeks left the model's own pre-window prediction by
+    more than LEVEL_SHIFT_Z noise units, and their level on that run (module docstring)."""
     # Not for intermittent series: a short run of a few units is too weak a signal there.
     smoothed = np.isin(method, COMBINED_METHODS) & ~history.intermittent
     eligible = smoothed & allowed & (history.start <= split - MIN_PRE_WINDOW_WEEKS)
     rows = np.flatnonzero(eligible)
-    if len(rows) == 0:
-        return
     shifted, run_weeks, level = _shift_runs(
         history.capped[rows, split:],
         model.shape_history[rows, split:],
@@ -709,13 +911,8 @@ def _level_shifts(
         sigma[rows],
     )
     rows, run_weeks, level = rows[shifted], run_weeks[shifted], level[shifted]
-    if len(rows) == 0:
-        return
-    model.units[rows] = level[:, None] * model.shape_horizon[rows]
-    model.level[rows] = level
-    model.shift_weeks[rows] = run_weeks
-    relabel = dict(zip(COMBINED_METHODS, SHIFT_METHODS, strict=True))
-    method[rows] = [relabel[m] for m in method[rows]]
+    units = level[:, None] * model.shape_horizon[rows]
+    return _LevelShifts(rows, run_weeks, level, units, tally)
 
 
 def _shift_runs(
@@ -754,7 +951,7 @@ def _shift_runs(
     return shifted, window - best, level
 
 
-def _judge_level_shifts(
+def _shift_tally(
     model: _Model,
     history: _History,
     method: np.ndarray,
@@ -763,17 +960,16 @@ def _judge_level_shifts(
     n_groups: int,
     window: int,
     horizon: int,
-) -> np.ndarray:
-    """Per group: whether re-estimating the level after a shift helped its series over the
-    backtest origins, the shift test run at each origin on the window before it (sigma is
-    today's). Judged as the plan is (`_Backtest.plan_kept`): per series, sum|e| + |sum e|
-    over `horizon` weeks with and without the shift; a sign test over the series where it
-    differed, the verdict over all series the default, a group overriding it only with a
-    significant verdict of its own. On real sales (issue 25's panel) a run of 3+ weeks is
-    mostly a promotion and the shift is dropped; on generated scenarios it is kept."""
+) -> _Tally:
+    """Per group: on how many series re-estimating the level after a shift helped, and
+    on how many it hurt, over the backtest origins (the shift test run at each origin on
+    the window before it; sigma is today's), by sum|e| + |sum e| over `horizon` weeks with
+    and without the shift. Judged as the plan is (`_Tally.won`): on real sales (issue 25's
+    panel) a run of 3+ weeks is mostly a promotion and the shift is dropped; on generated
+    scenarios it is kept."""
     rows = np.flatnonzero(np.isin(method, COMBINED_METHODS) & ~history.intermittent)
     if len(rows) == 0:
-        return np.ones(n_groups, dtype=bool)
+        return _Tally(np.zeros(n_groups), np.zeros(n_groups))
     backtest = model.origin_levels.shape[1]
     judged_from = history.n_weeks - backtest
     levels = model.origin_levels[rows]
@@ -795,16 +991,51 @@ def _judge_level_shifts(
         shifted_levels[eligible[shifted], column] = level[shifted]
     actual = history.capped[rows, judged_from:]
     shape = np.nan_to_num(model.shape_history[rows, judged_from:], nan=1.0)
-    codes = group_codes[rows]
     with_errors = _errors(shifted_levels, shape, actual, horizon).model
     without_errors = _errors(levels, shape, actual, horizon).model
     with_score = with_errors[0] + np.abs(with_errors[1])
     without_score = without_errors[0] + np.abs(without_errors[1])
-    wins = np.bincount(codes, weights=with_score < without_score, minlength=n_groups)
-    losses = np.bincount(codes, weights=with_score > without_score, minlength=n_groups)
-    if _significantly_more(losses.sum(), wins.sum()):
-        return _significantly_more(wins, losses)
-    return ~_significantly_more(losses, wins)
+    # No default from all series: a shift is kept only where it won significantly.
+    return _Tally.of(group_codes[rows], n_groups, with_score, without_score)
+
+
+@dataclass
+class _Tally:
+    """A sign test of a challenger against a rival, per group: the series it did better
+    on (wins) and worse on (losses). Counting series, not pooling units, so a few series
+    whose demand shifted (the shift test's business) do not decide for all."""
+
+    wins: np.ndarray
+    losses: np.ndarray
+
+    @classmethod
+    def of(cls, codes: np.ndarray, n_groups: int, score: np.ndarray, rival: np.ndarray) -> _Tally:
+        """From per-series scores (lower is better) and each series' group code."""
+        return cls(
+            np.bincount(codes, weights=score < rival, minlength=n_groups),
+            np.bincount(codes, weights=score > rival, minlength=n_groups),
+        )
+
+    @classmethod
+    def sum(cls, tallies: list[_Tally]) -> _Tally:
+        """All groups of several batches as one group."""
+        return cls(
+            np.array([sum(t.wins.sum() for t in tallies)]),
+            np.array([sum(t.losses.sum() for t in tallies)]),
+        )
+
+    def overall(self) -> bool:
+        """The verdict over all groups: the challenger won significantly."""
+        return bool(_significantly_more(self.wins.sum(), self.losses.sum()))
+
+    def won(self, default: bool) -> np.ndarray:
+        """Per group: the challenger where it won significantly more series than it lost
+        (by SIGN_TEST_Z standard deviations of a fair coin), the rival where it lost
+        significantly, else `default` (a group of a dozen series rarely has a significant
+        verdict: a coin-flip majority does not move it)."""
+        if default:
+            return ~_significantly_more(self.losses, self.wins)
+        return _significantly_more(self.wins, self.losses)
 
 
 # --- plan gate --------------------------------------------------------------------------
@@ -821,17 +1052,14 @@ class _Backtest:
     model_series: np.ndarray  # series the model forecast better
 
     @property
-    def plan_kept(self) -> np.ndarray:
-        """Per group, by a sign test over series (counting series, not pooling units, so a
-        few series whose demand shifted -- the shift test's business -- do not decide for
-        all): the verdict over all series is the default, the model where it did
-        significantly better on more series (by SIGN_TEST_Z standard deviations), else the
-        plan; a group overrides it only with a significant verdict of its own. A group of
-        a dozen series rarely has one: a coin-flip majority does not move it."""
-        model_default = _significantly_more(self.model_series.sum(), self.plan_series.sum())
-        if model_default:
-            return _significantly_more(self.plan_series, self.model_series)
-        return ~_significantly_more(self.model_series, self.plan_series)
+    def model_over_plan(self) -> _Tally:
+        return _Tally(self.model_series, self.plan_series)
+
+    def plan_kept(self, model_default: bool) -> np.ndarray:
+        """Per group, by a sign test over series (`_Tally.won`): the model where it did
+        significantly better on more series, the plan where it did significantly worse,
+        else the verdict over all series (`model_default`)."""
+        return ~self.model_over_plan.won(model_default)
 
 
 def _significantly_more(wins: np.ndarray, losses: np.ndarray) -> np.ndarray:
@@ -870,24 +1098,22 @@ def _backtest(
 
 
 def _group_judgements(
-    group_frame: pd.DataFrame, shape_kept: np.ndarray, backtest: _Backtest
+    group_frame: pd.DataFrame, backtest: _Backtest, plan_kept: np.ndarray
 ) -> pd.DataFrame:
     """The group table with what the backtest decided for each group."""
     frame = group_frame.copy()
-    frame["shape_kept"] = shape_kept
     with np.errstate(invalid="ignore", divide="ignore"):
         units = np.where(backtest.actual_units > 0, backtest.actual_units, np.nan)
         frame["backtest_model_score"] = _nullable(backtest.model_score / units)
         frame["backtest_plan_score"] = _nullable(backtest.plan_score / units)
     frame["backtest_plan_series"] = backtest.plan_series.astype(np.int64)
     frame["backtest_model_series"] = backtest.model_series.astype(np.int64)
-    frame["plan_kept"] = backtest.plan_kept
+    frame["plan_kept"] = plan_kept
     return frame
 
 
 @dataclass
 class _Gate:
-    weight: np.ndarray  # k: weight of the model against the plan, 0..1
     z_score: np.ndarray  # NaN without plan history
     tracking_signal: np.ndarray  # NaN without plan history
     window_weeks: np.ndarray  # window weeks compared with the plan
@@ -896,6 +1122,18 @@ class _Gate:
     tracked: np.ndarray  # enough window weeks with a plan to test
     has_future_plan: np.ndarray  # some horizon week has a plan
     shift_weight: np.ndarray  # the shift test's weight alone
+    weight: np.ndarray | None = None  # k: weight of the model against the plan, 0..1
+
+    def weighed(self, model_beat_plan: np.ndarray, method: np.ndarray) -> _Gate:
+        """The gate with its weight k, given per series whether the backtest put the
+        model before the plan."""
+        # The plan-based fallbacks are the plan; with no plan ahead the model stands alone.
+        weight = np.where(
+            self.tracked & self.has_future_plan,
+            np.maximum(self.shift_weight, model_beat_plan),
+            1.0,
+        )
+        return replace(self, weight=np.where(np.isin(method, PLAN_METHODS), 0.0, weight))
 
 
 def _gate(
@@ -903,12 +1141,10 @@ def _gate(
     plan_window: np.ndarray,
     has_future_plan: np.ndarray,
     sigma: np.ndarray,
-    method: np.ndarray,
     settings: SensingSettings,
-    backtest: _Backtest,
-    group_codes: np.ndarray,
 ) -> _Gate:
-    """Weigh the model against the plan (module docstring, step 8)."""
+    """The shift test of the plan gate (module docstring, step 8); `_Gate.weighed` adds
+    the backtest's verdict."""
     actual = history.window_actuals(history.n_weeks - settings.window_weeks)
     used = ~np.isnan(actual) & ~np.isnan(plan_window)
     weeks = used.sum(axis=1)
@@ -926,16 +1162,11 @@ def _gate(
     # Not for intermittent series (as the level shift): a run of a few units is too weak a
     # signal to leave the plan on; the backtest still can.
     shift_weight = np.where(history.intermittent, 0.0, shift_weight)
-    model_beat_plan = ~backtest.plan_kept[group_codes]
-    # The plan-based fallbacks are the plan; with no plan ahead the model stands alone.
-    weight = np.where(tracked & has_future_plan, np.maximum(shift_weight, model_beat_plan), 1.0)
-    weight = np.where(np.isin(method, PLAN_METHODS), 0.0, weight)
     window_actual_units = np.where(
         weeks > 0, np.where(used, actual, 0.0).sum(axis=1), np.nansum(actual, axis=1)
     )
     window_plan_units = np.where(weeks > 0, np.where(used, plan_window, 0.0).sum(axis=1), np.nan)
     return _Gate(
-        weight,
         z_score,
         tracking_signal,
         weeks,
@@ -977,8 +1208,7 @@ def _forecast_frame(
 
 def _series_frame(
     keys: pd.DataFrame,
-    history: _History,
-    model: _Model,
+    facts: _SeriesFacts,
     method: np.ndarray,
     gate: _Gate,
     sigma: np.ndarray,
@@ -995,13 +1225,13 @@ def _series_frame(
             "location_id": keys["location_id"].to_numpy(),
             "method": method.astype(str),
             "season_model": season_model.astype(str),
-            "alpha": _nullable(model.alpha),
-            "ma_weeks": _nullable(np.where(model.ma_weeks > 0, model.ma_weeks, np.nan)),
-            "level": np.clip(model.level, 0, None),
+            "alpha": _nullable(facts.alpha),
+            "ma_weeks": _nullable(np.where(facts.ma_weeks > 0, facts.ma_weeks, np.nan)),
+            "level": np.clip(facts.level, 0, None),
             "sigma": _nullable(sigma),
-            "history_weeks": history.history_weeks.astype(np.int64),
-            "nonzero_weeks": history.nonzero_weeks.astype(np.int64),
-            "intermittent": history.intermittent.astype(bool),
+            "history_weeks": facts.history_weeks.astype(np.int64),
+            "nonzero_weeks": facts.nonzero_weeks.astype(np.int64),
+            "intermittent": facts.intermittent.astype(bool),
             "window_actual_units": gate.window_actual_units,
             "window_plan_units": _nullable(gate.window_plan_units),
             "tracking_signal": _nullable(gate.tracking_signal),
@@ -1009,13 +1239,13 @@ def _series_frame(
             "gate_weight": gate.weight,
         }
     )
-    facts = pd.DataFrame(
+    context = pd.DataFrame(
         {
             "group": (
                 group_frame["product_family"].astype(str) + "/" + group_frame["region"].astype(str)
             ).to_numpy()[group_codes],
             "group_model": group_model[group_codes],
-            "shift_weeks": model.shift_weeks,
+            "shift_weeks": facts.shift_weeks,
             "tracked": gate.tracked,
             "has_future_plan": gate.has_future_plan,
             "shift_weight": gate.shift_weight,
@@ -1024,7 +1254,7 @@ def _series_frame(
             "window_weeks": gate.window_weeks,
         }
     )
-    rows = pd.concat([frame, facts], axis=1)
+    rows = pd.concat([frame, context], axis=1)
     frame["explanation"] = [_explain(row, backtest_weeks) for row in rows.itertuples(index=False)]
     return frame
 
@@ -1064,11 +1294,11 @@ def _explain(row, backtest_weeks: int) -> str:
 
 def _model_text(row) -> str:
     season = f"{row.group} {SEASON_LABELS.get(row.season_model, row.season_model)}"
-    mix = (
-        f"mean of SES (alpha {row.alpha:.1f}), a {row.ma_weeks:.0f}-week average and TSB"
-        if not pd.isna(row.ma_weeks)
-        else ""
-    )
+    mix = ""
+    if not pd.isna(row.ma_weeks):
+        # TSB joins the mean where the series has weeks without a sale (see _fit_regular).
+        tsb = " and TSB" if row.nonzero_weeks < row.history_weeks else ""
+        mix = f"mean of SES (alpha {row.alpha:.1f}), a {row.ma_weeks:.0f}-week average{tsb}"
     if row.intermittent and mix:
         zero_share = 1 - row.nonzero_weeks / max(row.history_weeks, 1)
         mix = f"intermittent, {zero_share:.0%} zero weeks: {mix}"
