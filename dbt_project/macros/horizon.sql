@@ -16,7 +16,7 @@
     {{ return(adapter.dispatch('iso_week_label')(date_column)) }}
 {%- endmacro %}
 
-{% macro default__iso_week_label(date_column) -%}
+{% macro duckdb__iso_week_label(date_column) -%}
     strftime({{ date_column }}, '%G-W%V')
 {%- endmacro %}
 
@@ -29,7 +29,7 @@
     {{ return(adapter.dispatch('format_units')(expression)) }}
 {%- endmacro %}
 
-{% macro default__format_units(expression) -%}
+{% macro duckdb__format_units(expression) -%}
     format('{:,.0f}', cast({{ expression }} as double))
 {%- endmacro %}
 

@@ -19,6 +19,10 @@
     of loaded files, and its extraction time lets DuckDB skip the row groups of every other
     file, so the cost does not grow with the weeks of snapshots kept in raw. -#}
 {% macro latest_snapshot(relation) -%}
+    {{ return(adapter.dispatch('latest_snapshot')(relation)) }}
+{%- endmacro %}
+
+{% macro duckdb__latest_snapshot(relation) -%}
 with newest_file as (
     {{ visible_files(relation) }}
     order by extracted_at desc, source_file desc
@@ -51,6 +55,10 @@ where _extracted_at = (select extracted_at from newest_file)
     aggregate holding every key: 3x faster at medium, and no spilling of a table the size of
     the history at large. -#}
 {% macro latest_events(relation, key, where=none, partition=none) -%}
+    {{ return(adapter.dispatch('latest_events')(relation, key, where, partition)) }}
+{%- endmacro %}
+
+{% macro duckdb__latest_events(relation, key, where, partition) -%}
 {%- set keys = key | join(', ') -%}
 {%- set lineage = '_loaded_at, _file, _file_rank' -%}
 with ranked_files as (
@@ -79,7 +87,7 @@ primary_files as materialized (
 ),
 
 outside_primary_files as materialized (
-    select distinct hash({{ keys }}) as key_hash
+    select distinct {{ key_hash(keys) }} as key_hash
     from versions
     anti join primary_files using ({{ partition }}, _source_file)
 )
@@ -87,7 +95,7 @@ outside_primary_files as materialized (
 select * exclude (_loaded_at)
 from versions
 semi join primary_files using ({{ partition }}, _source_file)
-where hash({{ keys }}) not in (select key_hash from outside_primary_files)
+where {{ key_hash(keys) }} not in (select key_hash from outside_primary_files)
 union all by name
 {%- endif %}
 
@@ -97,9 +105,57 @@ select
 from versions
 inner join ranked_files on versions._source_file = ranked_files._file
 {%- if partition %}
-where hash({{ keys }}) in (select key_hash from outside_primary_files)
+where {{ key_hash(keys) }} in (select key_hash from outside_primary_files)
 {%- endif %}
 group by {{ keys }}
+{%- endmacro %}
+
+{#- Spark: the same rows by standard SQL, the columns named (Spark has no `* exclude`): the
+    newest visible file's rows; for events, each key's version from its highest-ranked file
+    by a window (DuckDB's hash-aggregate and partition shortcuts are for one machine). -#}
+{% macro spark__latest_snapshot(relation) -%}
+{%- set columns = source_columns(relation) | reject('equalto', '_loaded_at') | list -%}
+with newest_file as (
+    {{ visible_files(relation) }}
+    order by extracted_at desc, source_file desc
+    limit 1
+)
+
+select {{ columns | join(', ') }}
+from {{ relation }}
+where _extracted_at = (select extracted_at from newest_file)
+    and _source_file = (select source_file from newest_file)
+{%- endmacro %}
+
+{% macro spark__latest_events(relation, key, where, partition) -%}
+{%- set others = source_columns(relation) | reject('in', key + ['_loaded_at']) | list -%}
+with ranked_files as (
+    select
+        source_file as _file,
+        row_number() over (order by extracted_at, source_file) as _file_rank
+    from ({{ visible_files(relation) }})
+),
+
+versions as (
+    {{ visible_rows(relation) }}
+    {%- if where %}
+    and ({{ where }})
+    {%- endif %}
+),
+
+ranked as (
+    select
+        versions.*,
+        row_number() over (
+            partition by {{ key | join(', ') }} order by ranked_files._file_rank desc
+        ) as _version
+    from versions
+    inner join ranked_files on versions._source_file = ranked_files._file
+)
+
+select {{ (key + others) | join(', ') }}
+from ranked
+where _version = 1
 {%- endmacro %}
 
 {#- The loaded files of the daily event extracts that measure demand (int_weekly_event_totals)

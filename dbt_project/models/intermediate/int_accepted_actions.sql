@@ -29,7 +29,7 @@ accepted as (
         action_id,
         min(decided_at) as accepted_at,
         max(units) as accepted_units,
-        {{ dbt.listagg('exception_id', "','", 'order by exception_id') }} as exception_ids
+        {{ ordered_listagg('exception_id', "','", ['exception_id']) }} as exception_ids
     from latest_decisions
     group by action_id
 ),

@@ -185,7 +185,7 @@ episode_actions as (
         sum(case when current_actions.action_state = 'pending' then 1 else 0 end) as pending_actions,
         sum(case when current_actions.action_state = 'executed' then 1 else 0 end) as executed_actions,
         max(action_done.done_as_of) as actions_done_as_of,
-        {{ dbt.listagg('current_actions.action_id', "','", 'order by current_actions.action_id') }}
+        {{ ordered_listagg('current_actions.action_id', "','", ['current_actions.action_id']) }}
             as accepted_action_ids
     from episodes
     cross join run_context

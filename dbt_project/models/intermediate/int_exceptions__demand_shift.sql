@@ -80,9 +80,9 @@ final as (
             format_units('shifted.window_actual_units'), "' vs plan '",
             format_units('shifted.window_plan_units'), "' units over the last '",
             'cast(shifted.window_weeks as ' ~ dbt.type_string() ~ ')',
-            "' weeks (tracking signal '", "format('{:.1f}', shifted.tracking_signal)",
+            "' weeks (tracking signal '", format_decimal('shifted.tracking_signal', 1),
             "', limit +-'", format_units('run_context.tracking_signal_limit'),
-            "'; z '", "format('{:.1f}', shifted.z_score)", "'); sensed '",
+            "'; z '", format_decimal('shifted.z_score', 1), "'); sensed '",
             format_units('sensed_totals.sensed_units'), "' vs plan '",
             format_units('sensed_totals.plan_units'), "' units over the next '",
             format_units('run_context.sensing_weeks'), "' weeks'"

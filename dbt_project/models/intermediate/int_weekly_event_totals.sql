@@ -12,8 +12,8 @@
     incremental_strategy='append',
     pre_hook="{% if is_incremental() %}delete from {{ this }}
               where week_start in (select week_start from {{ ref('int_demand_event_weeks') }}){% endif %}",
-    post_hook="create or replace table {{ this.incorporate(path={'identifier': this.identifier ~ '__files'}) }}
-               as {{ demand_event_files() }}",
+    post_hook="{{ replace_table_as(this.incorporate(path={'identifier': this.identifier ~ '__files'}),
+                                   demand_event_files()) }}",
 ) }}
 -- depends_on: {{ ref('stg_pipeline__loaded_files') }}
 

@@ -119,7 +119,7 @@ identified as (
 exception_stale_inputs as (
     select
         identified.exception_id,
-        {{ dbt.listagg('stale_inputs.stale_input', "'; '", 'order by stale_inputs.stale_input') }}
+        {{ ordered_listagg('stale_inputs.stale_input', "'; '", ['stale_inputs.stale_input']) }}
             as stale_inputs
     from identified
     inner join stale_inputs

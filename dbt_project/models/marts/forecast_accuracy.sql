@@ -16,15 +16,19 @@ history as (
 ),
 
 ex_ante as (
-    select history.*
-    from history
-    cross join run_context
-    where history.as_of < history.week_start
-        and history.week_start < run_context.week0_start
-    qualify row_number() over (
-        partition by history.sku, history.location_id, history.week_start
-        order by history.as_of desc
-    ) = 1
+    select * from (
+        select
+            history.*,
+            row_number() over (
+                partition by history.sku, history.location_id, history.week_start
+                order by history.as_of desc
+            ) as _newest
+        from history
+        cross join run_context
+        where history.as_of < history.week_start
+            and history.week_start < run_context.week0_start
+    ) as ranked
+    where _newest = 1
 ),
 
 scored as (

@@ -288,8 +288,8 @@ escalation_groups as (
         count(*) as escalations,
         sum(escalated.short_units) as short_units,
         sum(escalated.impact_value) as impact_value,
-        {{ dbt.listagg(dbt.concat(['escalated.sku', "'@'", 'escalated.location_id']), "', '",
-                       'order by escalated.impact_value desc, escalated.sku, escalated.location_id') }}
+        {{ ordered_listagg(dbt.concat(['escalated.sku', "'@'", 'escalated.location_id']), "', '",
+                           ['-escalated.impact_value', 'escalated.sku', 'escalated.location_id']) }}
             as subjects
     from escalated
     group by escalated.product_family, escalated.region, escalated.exception_type

@@ -11,14 +11,14 @@ with repeated_hashes as (
     select key_hash
     from (
         select key_hash, lag(key_hash) over (order by key_hash) as previous_hash
-        from (select hash({{ key }}) as key_hash from {{ model }})
+        from (select {{ key_hash(key) }} as key_hash from {{ model }})
     )
     where key_hash = previous_hash
 )
 
 select {{ key }}, count(*) as rows_with_key
 from {{ model }}
-where hash({{ key }}) in (select key_hash from repeated_hashes)
+where {{ key_hash(key) }} in (select key_hash from repeated_hashes)
 group by {{ key }}
 having count(*) > 1
 {% endtest %}

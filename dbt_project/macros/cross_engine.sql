@@ -1,0 +1,75 @@
+{#- Where DuckDB and Spark SQL differ, a model calls one of these macros (or one of dbt's
+    cross-database macros); each has a `duckdb__` and a `spark__` implementation, chosen by
+    the target's adapter (README, "Scaling out"). No model uses DuckDB-only syntax of its
+    own: tests/test_engine_neutral_sql.py compiles the project for both engines and parses
+    every model. -#}
+
+{#- A 64-bit hash of one or more columns (a comma-separated list), for grouping keys. -#}
+{% macro key_hash(columns) -%}
+    {{ return(adapter.dispatch('key_hash')(columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__key_hash(columns) -%}
+    hash({{ columns }})
+{%- endmacro %}
+
+{% macro spark__key_hash(columns) -%}
+    xxhash64({{ columns }})
+{%- endmacro %}
+
+{#- Aggregate: `measure` (a string) of the group's rows joined by `delimiter` (a SQL string
+    literal) in the order of `order_by` (a list of ascending expressions; negate a number to
+    sort it descending). dbt.listagg ignores the order on Spark. -#}
+{% macro ordered_listagg(measure, delimiter, order_by) -%}
+    {{ return(adapter.dispatch('ordered_listagg')(measure, delimiter, order_by)) }}
+{%- endmacro %}
+
+{% macro duckdb__ordered_listagg(measure, delimiter, order_by) -%}
+    string_agg({{ measure }}, {{ delimiter }} order by {{ order_by | join(', ') }})
+{%- endmacro %}
+
+{% macro spark__ordered_listagg(measure, delimiter, order_by) -%}
+    array_join(transform(array_sort(collect_list(struct(
+        {%- for expression in order_by %}{{ expression }} as _sort_{{ loop.index }}, {% endfor -%}
+        {{ measure }} as _value))), item -> item._value), {{ delimiter }})
+{%- endmacro %}
+
+{#- A number as text with `places` decimals and no thousands separator, e.g. 2.5. -#}
+{% macro format_decimal(expression, places) -%}
+    {{ return(adapter.dispatch('format_decimal')(expression, places)) }}
+{%- endmacro %}
+
+{% macro duckdb__format_decimal(expression, places) -%}
+    format('{:.{{ places }}f}', cast({{ expression }} as double))
+{%- endmacro %}
+
+{% macro spark__format_decimal(expression, places) -%}
+    format_string('%.{{ places }}f', cast({{ expression }} as double))
+{%- endmacro %}
+
+{#- Replace `relation` with the rows of `sql` (hooks: a side table next to a model). -#}
+{% macro replace_table_as(relation, sql) -%}
+    {{ return(adapter.dispatch('replace_table_as')(relation, sql)) }}
+{%- endmacro %}
+
+{% macro duckdb__replace_table_as(relation, sql) -%}
+    create or replace table {{ relation }} as {{ sql }}
+{%- endmacro %}
+
+{#- Spark replaces only v2 (Delta / Iceberg) tables in place: drop, then create. -#}
+{% macro spark__replace_table_as(relation, sql) -%}
+    {%- do run_query('drop table if exists ' ~ relation) -%}
+    create table {{ relation }} using parquet as {{ sql }}
+{%- endmacro %}
+
+{#- The columns a generated source declares (its contract's columns and the lineage
+    columns), in order; empty while dbt parses. -#}
+{% macro source_columns(relation) -%}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- for node in graph.sources.values() -%}
+        {%- if node.identifier == relation.identifier and node.schema == relation.schema -%}
+            {{ return(node.columns.keys() | list) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("no source declares " ~ relation) }}
+{%- endmacro %}
