@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from soe_pipeline.engines import ENGINES
 from soe_pipeline.settings import DEMO_HOME, today_utc
 
 
@@ -131,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
             as_of=args.as_of,
             thresholds=dict(args.set or []),
             config=getattr(args, "config", None),
+            engine=args.engine,
         )
     elapsed = time.monotonic() - started
     if not outcome.success:
@@ -269,6 +271,10 @@ def _timestamp(text: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(f"not a time (YYYY-MM-DD[THH:MM]): {text!r}") from error
 
 
+ENGINE_HELP = ("where the dbt models run: duckdb (default, or the config's engine) or spark "
+               "(local Spark; README, 'Scaling out')")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="soe", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -277,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--home", type=Path, default=DEMO_HOME, help="demo folder (default %(default)s)")
     demo.add_argument("--as-of", type=_date, default=None, help="business date (default today UTC)")
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--engine", choices=ENGINES, default=None, help=ENGINE_HELP)
     demo.set_defaults(handler=_demo)
 
     generate = commands.add_parser("generate", help="write synthetic extracts and their ground truth")
@@ -300,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, default=None, metavar="FILE",
                      help="deployment config (YAML): paths, thresholds, CSV dialect / renames / "
                      "freshness per extract")
+    run.add_argument("--engine", choices=ENGINES, default=None, help=ENGINE_HELP)
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check", help="check every extract of a landing folder, load nothing")

@@ -14,6 +14,25 @@ import pandas as pd
 SERIES_KEY = ["sku", "location_id"]
 
 
+def on_engine(session, function, **relations):
+    """`function(**relations)` as the dbt Python model of either engine returns it.
+
+    On DuckDB, `relations` are relations of the build's connection. On
+    Spark (soe_pipeline.spark_engine runs the model in dbt's process), they are Spark
+    DataFrames: each is collected to the driver through Arrow into a DuckDB relation of an
+    in-memory connection, so the same function computes the same rows, which go back as a
+    Spark DataFrame. (The Python steps run on the Spark driver; see the README, "Scaling
+    out", for what that bounds.)"""
+    if all(isinstance(r, duckdb.DuckDBPyRelation) for r in relations.values()):
+        return function(**relations)
+    local = duckdb.connect()
+    local_relations = {
+        name: local.from_arrow(frame.toArrow()) for name, frame in relations.items()
+    }
+    result = function(**local_relations)
+    return session.createDataFrame(local.from_df(result).to_arrow_table())
+
+
 # SKU-locations sensed at a time. At the large tier (two years of weekly actuals) a batch of
 # ~220,000 series peaks at 4.0 GiB, all 1,000,000 in one go at 11.0 GiB; at 25,000 to
 # 250,000 series a batch, medium takes the same time. Whole product family x region groups

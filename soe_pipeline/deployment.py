@@ -7,6 +7,7 @@ editing `assets/`:
     landing: /data/landing          # paths: relative to this file; command-line flags override them
     warehouse: /data/soe/warehouse.duckdb
     exports: /data/soe/exports
+    engine: duckdb                  # or spark: the dbt models on Apache Spark (README, "Scaling out")
     thresholds: {time_fence_weeks: 3}
     extracts:
       pos/daily_sales:
@@ -31,11 +32,12 @@ from pathlib import Path
 import yaml
 
 from soe_pipeline.contracts import Contract, load_contracts
+from soe_pipeline.engines import ENGINES
 from soe_pipeline.lanes import Lane, LaneError, load_lanes, parse_lanes
 from soe_pipeline.settings import resolve_thresholds
 
 CONFIG_ENV = "SOE_CONFIG"
-TOP_LEVEL_KEYS = ("landing", "warehouse", "exports", "thresholds", "extracts", "lanes")
+TOP_LEVEL_KEYS = ("landing", "warehouse", "exports", "engine", "thresholds", "extracts", "lanes")
 EXTRACT_KEYS = ("csv", "rename", "freshness")
 # Encodings DuckDB's CSV reader decodes without an extension (none can be downloaded here).
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
@@ -85,6 +87,7 @@ class Deployment:
     landing: Path | None = None
     warehouse: Path | None = None
     exports: Path | None = None
+    engine: str | None = None  # soe_pipeline.engines.ENGINES; None: the default (duckdb)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     extracts: Mapping[str, ExtractSettings] = field(default_factory=dict)  # "<system>/<extract>"
     lanes: tuple[Lane, ...] | None = None  # the transfer network; None: assets/lanes.yml
@@ -203,6 +206,9 @@ def load_deployment(path: Path | str | None) -> Deployment:
         extracts[name] = _extract_settings(
             name, _mapping(extract_spec, path, f"extracts.{name}"), contracts[name], path
         )
+    engine = spec.get("engine")
+    if engine is not None and engine not in ENGINES:
+        raise _fail(path, "engine", f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     lanes = None
     if "lanes" in spec:
         try:
@@ -215,6 +221,7 @@ def load_deployment(path: Path | str | None) -> Deployment:
         landing=location("landing"),
         warehouse=location("warehouse"),
         exports=location("exports"),
+        engine=engine,
         thresholds={k: float(v) for k, v in thresholds.items()},
         extracts=extracts,
     )

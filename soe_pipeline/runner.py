@@ -34,8 +34,14 @@ def run_config(
     thresholds: dict[str, float] | None = None,
     progress: bool = True,
     config: Path | None = None,
+    engine: str | None = None,
 ) -> dict:
+    from soe_pipeline.deployment import load_deployment
+    from soe_pipeline.engines import DEFAULT_ENGINE
     from soe_pipeline.warehouse import memory_limit
+
+    # The engine: as asked, else the deployment config's, else DuckDB.
+    engine = engine or load_deployment(config).engine or DEFAULT_ENGINE
 
     config: dict = {
         "ops": {
@@ -52,6 +58,7 @@ def run_config(
             }},
             "exports": {"config": {"path": str(Path(exports).resolve())}},
             "deployment": {"config": {"path": str(Path(config).resolve()) if config else ""}},
+            "engine": {"config": {"name": engine}},
         },
     }
     if progress:
@@ -116,8 +123,10 @@ def run_weekly_cycle(
     thresholds: dict[str, float] | None = None,
     progress: bool = True,
     config: Path | None = None,
+    engine: str | None = None,
 ) -> RunOutcome:
-    """Materialize the whole asset graph for `as_of`; never raises for a failed step."""
+    """Materialize the whole asset graph for `as_of`; never raises for a failed step.
+    `engine`: where the dbt models run (soe_pipeline.engines), else the deployment's."""
     Path(warehouse).parent.mkdir(parents=True, exist_ok=True)
     job = weekly_job()
     result = job.execute_in_process(
@@ -129,6 +138,7 @@ def run_weekly_cycle(
             thresholds=thresholds,
             progress=progress,
             config=config,
+            engine=engine,
         ),
         raise_on_error=False,
     )

@@ -73,3 +73,59 @@
     {%- endfor -%}
     {{ exceptions.raise_compiler_error("no source declares " ~ relation) }}
 {%- endmacro %}
+
+{#- How an incremental model replaces the rows a run recomputes. DuckDB deletes the rows of
+    `unique_key` that the run's rows have (or, with `delete_where`, the rows it names) and
+    inserts; Spark without Delta / Iceberg cannot delete, so it overwrites the table's
+    partitions (`partition_by`, a prefix of the key) that the run's rows fall in. The same
+    rows, as long as a run's rows cover each partition they touch: every model using this
+    writes whole runs (as_of) or whole weeks. -#}
+{% macro incremental_config(unique_key, partition_by, delete_where=none) -%}
+    {{ return(adapter.dispatch('incremental_config')(unique_key, partition_by, delete_where)) }}
+{%- endmacro %}
+
+{% macro duckdb__incremental_config(unique_key, partition_by, delete_where) -%}
+    {%- if delete_where -%}
+        {{ return({'incremental_strategy': 'append', 'pre_hook':
+            '{% if is_incremental() %}delete from {{ this }} where ' ~ delete_where ~ '{% endif %}'}) }}
+    {%- endif -%}
+    {{ return({'incremental_strategy': 'delete+insert', 'unique_key': unique_key}) }}
+{%- endmacro %}
+
+{% macro spark__incremental_config(unique_key, partition_by, delete_where) -%}
+    {{ return({'incremental_strategy': 'insert_overwrite', 'partition_by': partition_by}) }}
+{%- endmacro %}
+
+{#- dbt.dateadd by days or weeks, on Spark: a date stays a date. dbt-spark's own goes through
+    unix time and to_timestamp, which gives null under TIMESTAMP_NTZ (profiles.yml). -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    {%- if datepart not in ('day', 'week') -%}
+        {{ exceptions.raise_compiler_error("spark__dateadd: only day and week, not " ~ datepart) }}
+    {%- endif -%}
+    date_add(cast({{ from_date_or_timestamp }} as date),
+             cast(({{ interval }}) * {{ 7 if datepart == 'week' else 1 }} as int))
+{%- endmacro %}
+
+{#- on-run-start (dbt_project.yml): on Spark, every raw table a source names is a Parquet
+    table in the run's Spark folder ($SOE_SPARK_WAREHOUSE/raw/<table>, written by
+    soe_pipeline.engines.export_raw); on DuckDB the raw tables are in the warehouse already. -#}
+{% macro register_raw_tables() -%}
+    {{ return(adapter.dispatch('register_raw_tables')()) }}
+{%- endmacro %}
+
+{% macro duckdb__register_raw_tables() -%}
+    select 1
+{%- endmacro %}
+
+{% macro spark__register_raw_tables() -%}
+    {%- if execute -%}
+        {%- set folder = env_var('SOE_SPARK_WAREHOUSE', 'target/spark') ~ '/raw' -%}
+        {%- do run_query('create database if not exists raw') -%}
+        {%- for source in graph.sources.values() if source.schema == 'raw' -%}
+            {%- do run_query('drop table if exists raw.' ~ source.identifier) -%}
+            {%- do run_query('create table raw.' ~ source.identifier ~ " using parquet location '"
+                             ~ folder ~ '/' ~ source.identifier ~ "'") -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
+{%- endmacro %}

@@ -13,6 +13,7 @@ from dagster_duckdb import DuckDBResource
 
 from soe_pipeline.defs.transform.project import dbt_cli
 from soe_pipeline.deployment import CONFIG_ENV, Deployment, load_deployment
+from soe_pipeline.engines import DEFAULT_ENGINE
 from soe_pipeline.settings import DEMO_HOME
 from soe_pipeline.warehouse import memory_limit
 
@@ -28,6 +29,13 @@ class ExportsFolder(dg.ConfigurableResource):
 
     path: str = str(DEMO_HOME / "exports")
     keep_runs: int = 5
+
+
+class EngineConfig(dg.ConfigurableResource):
+    """Where the dbt models run: `duckdb` (the warehouse file) or `spark` (dbt-spark;
+    soe_pipeline.engines). Ingestion and publishing use the warehouse file either way."""
+
+    name: str = DEFAULT_ENGINE
 
 
 class DeploymentConfig(dg.ConfigurableResource):
@@ -53,6 +61,7 @@ def resources() -> dg.Definitions:
             ),
             "exports": ExportsFolder(path=str(deployment.exports or DEMO_HOME / "exports")),
             "deployment": DeploymentConfig(path=str(deployment.source or "")),
+            "engine": EngineConfig(name=deployment.engine or DEFAULT_ENGINE),
             "dbt": dbt_cli(),
         },
         # One DuckDB file takes one writer at a time: steps run in one process, in order.

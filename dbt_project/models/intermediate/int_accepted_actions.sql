@@ -11,8 +11,8 @@
 -- (int_action_history, read as it stood before this build, as in int_decisions); units are
 -- the decision's when the planner accepted other units. A later reject_action of the same
 -- action for the same exception withdraws the acceptance.
-{{ config(materialized='incremental', unique_key='as_of',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+{{ config(materialized='incremental', on_schema_change='append_new_columns',
+          **incremental_config(unique_key='as_of', partition_by=['as_of'])) }}
 
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}

@@ -2,8 +2,8 @@
 -- recommended_actions), kept across runs with its weeks as dates, so a planner's decision on
 -- an action of an earlier run can be checked and an accepted action carried into later runs'
 -- projections. A re-run of an as_of replaces that as_of's rows.
-{{ config(materialized='incremental', unique_key='as_of',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+{{ config(materialized='incremental', on_schema_change='append_new_columns',
+          **incremental_config(unique_key='as_of', partition_by=['as_of'])) }}
 
 select
     as_of,

@@ -6,9 +6,11 @@ int_exception_actions."""
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from soe_pipeline.dbt_models import action_plan
+    from soe_pipeline.dbt_models import action_plan, on_engine
 
-    return action_plan(
+    return on_engine(
+        session,
+        action_plan,
         run_context=dbt.ref("stg_pipeline__run_context"),
         projection=dbt.ref("int_projection"),
         sku_locations=dbt.ref("int_sku_locations"),

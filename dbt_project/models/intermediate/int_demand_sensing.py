@@ -4,9 +4,11 @@ row also says how that SKU-location's forecast was made (soe_pipeline.sensing)."
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    from soe_pipeline.dbt_models import demand_sensing
+    from soe_pipeline.dbt_models import demand_sensing, on_engine
 
-    return demand_sensing(
+    return on_engine(
+        session,
+        demand_sensing,
         run_context=dbt.ref("stg_pipeline__run_context"),
         sku_locations=dbt.ref("int_sku_locations"),
         actuals=dbt.ref("int_weekly_actuals"),

@@ -1,8 +1,8 @@
 -- Every exception each run saw, one row per as_of x exception, kept across runs: the record
 -- S&OP feedback reads to find problems that keep coming back. Incremental: a re-run of an
 -- as_of replaces that as_of's rows.
-{{ config(materialized='incremental', unique_key='as_of',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+{{ config(materialized='incremental', on_schema_change='append_new_columns',
+          **incremental_config(unique_key='as_of', partition_by=['as_of'])) }}
 
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}

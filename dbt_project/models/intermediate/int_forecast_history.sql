@@ -2,8 +2,8 @@
 -- them against what actually sold: the sensed forecast, the committed plan and a
 -- seasonal-naive forecast (the same week a year earlier; the last week when there is no year
 -- of history). Incremental: a re-run of an as_of replaces that as_of's rows.
-{{ config(materialized='incremental', unique_key='as_of',
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+{{ config(materialized='incremental', on_schema_change='append_new_columns',
+          **incremental_config(unique_key='as_of', partition_by=['as_of'])) }}
 
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}

@@ -9,11 +9,10 @@
 -- int_demand_event_weeks.
 {{ config(
     materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }}
-              where week_start in (select week_start from {{ ref('int_demand_event_weeks') }}){% endif %}",
     post_hook="{{ replace_table_as(this.incorporate(path={'identifier': this.identifier ~ '__files'}),
                                    demand_event_files()) }}",
+    **incremental_config(unique_key=none, partition_by=['week_start'],
+        delete_where="week_start in (select week_start from {{ ref('int_demand_event_weeks') }})")
 ) }}
 -- depends_on: {{ ref('stg_pipeline__loaded_files') }}
 

@@ -1,7 +1,7 @@
 -- BI contract: one row per extract and run (as_of): what was read, how fresh it is and what
 -- the checks said. Incremental: earlier as_of dates are kept; re-running an as_of replaces its rows.
-{{ config(materialized='incremental', unique_key=['as_of', 'system', 'extract'],
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+{{ config(materialized='incremental', on_schema_change='append_new_columns',
+          **incremental_config(unique_key=['as_of', 'system', 'extract'], partition_by=['as_of'])) }}
 
 with run_context as (
     select * from {{ ref('stg_pipeline__run_context') }}

@@ -22,9 +22,9 @@ final as (
         episodes.status,
         episodes.last_impact_value,
         episodes.last_reason,
-        {{ dbt.datediff('episodes.first_seen_as_of',
-                        'coalesce(episodes.resolved_as_of, run_context.as_of)', 'day') }}
-            as days_open,
+        cast({{ dbt.datediff('episodes.first_seen_as_of',
+                             'coalesce(episodes.resolved_as_of, run_context.as_of)', 'day') }}
+            as bigint) as days_open,
         episodes.episode_number as episodes,
         episodes.is_reopened,
         episodes.acknowledged_at,

@@ -298,7 +298,7 @@ final as (
         described.priority_score,
         -- Severity first (a stockout inside the time fence outranks a costly excess), then
         -- impact discounted by how soon it hits. Snoozed exceptions are not ranked.
-        case when not described.is_snoozed then row_number() over (
+        case when not described.is_snoozed then cast(row_number() over (
             partition by described.is_snoozed
             order by
                 case described.severity
@@ -306,7 +306,7 @@ final as (
                 end,
                 described.priority_score desc, described.exception_type,
                 described.subject_key, described.occurrence
-        ) end as priority_rank,
+        ) as bigint) end as priority_rank,
         described.threshold_name,
         described.threshold_value,
         described.driver_value,

@@ -3,9 +3,9 @@
 -- this run can see; stock KPIs (inventory value, days of supply, record accuracy) for the
 -- as_of week. Incremental: each run upserts the weeks it computes, so stock KPIs of earlier
 -- runs stay and trends build up; re-running an as_of gives the same rows.
-{{ config(materialized='incremental',
-          unique_key=['week_start', 'kpi', 'dimension', 'dimension_value'],
-          incremental_strategy='delete+insert', on_schema_change='append_new_columns') }}
+{{ config(materialized='incremental', on_schema_change='append_new_columns',
+          **incremental_config(unique_key=['week_start', 'kpi', 'dimension', 'dimension_value'],
+                               partition_by=['week_start', 'kpi'])) }}
 {%- set dimensions = {'total': "'all'", 'location': 'location_id', 'product_family': 'product_family'} %}
 
 with run_context as (
@@ -57,7 +57,7 @@ opened as (
         cast({{ dbt.date_trunc('week', 'first_seen_as_of') }} as date) as week_start,
         location_key as location_id,
         product_family,
-        case when is_reopened then 1.0 else 0.0 end as is_reopened
+        case when is_reopened then cast(1 as double) else cast(0 as double) end as is_reopened
     from history
 ),
 
@@ -67,8 +67,8 @@ resolved as (
         location_key as location_id,
         product_family,
         {{ dbt.datediff('first_seen_as_of', 'resolved_as_of', 'day') }} as resolution_days,
-        case when status = 'resolved_by_action' then 1.0 else 0.0 end as by_action,
-        case when status = 'resolved_by_itself' then 1.0 else 0.0 end as by_itself
+        case when status = 'resolved_by_action' then cast(1 as double) else cast(0 as double) end as by_action,
+        case when status = 'resolved_by_itself' then cast(1 as double) else cast(0 as double) end as by_itself
     from history
     where resolved_as_of is not null
 ),
@@ -89,7 +89,7 @@ open_now as (
         run_context.week0_start as week_start,
         history.location_key as location_id,
         history.product_family,
-        case when history.owner is null then 1.0 else 0.0 end as has_no_owner
+        case when history.owner is null then cast(1 as double) else cast(0 as double) end as has_no_owner
     from history
     cross join run_context
     where history.is_latest_episode and history.resolved_as_of is null
@@ -103,7 +103,7 @@ stock as (
         positions.usable_on_hand_units,
         positions.usable_on_hand_units * sku_locations.unit_cost as inventory_value,
         cover.horizon_demand_units,
-        case when positions.is_record_mismatch then 0.0 else 1.0 end as is_accurate
+        case when positions.is_record_mismatch then cast(0 as double) else cast(1 as double) end as is_accurate
     from {{ ref('int_inventory_positions') }} as positions
     cross join run_context
     inner join sku_locations
@@ -121,57 +121,58 @@ accuracy as (
 
 kpis as (
     {%- for dimension, value in dimensions.items() %}
+    {%- set group_by = 'group by week_start' ~ ('' if dimension == 'total' else ', ' ~ value) %}
     {%- if not loop.first %}
     union all
     {%- endif %}
     select week_start, 'otif' as kpi, '{{ dimension }}' as dimension, {{ value }} as dimension_value,
-        avg(case when is_in_full and is_on_time then 1.0 else 0.0 end) as value, count(*) as basis
-    from order_lines group by all
+        avg(case when is_in_full and is_on_time then cast(1 as double) else cast(0 as double) end) as value, count(*) as basis
+    from order_lines {{ group_by }}
     union all
     select week_start, 'unit_fill_rate', '{{ dimension }}', {{ value }},
         sum(least(shipped_units, ordered_units)) / sum(ordered_units), count(*)
-    from order_lines group by all
+    from order_lines {{ group_by }}
     union all
     select week_start, 'schedule_attainment', '{{ dimension }}', {{ value }},
         sum(completed_units) / sum(planned_units), count(*)
-    from production group by all
+    from production {{ group_by }}
     union all
     select week_start, 'exceptions_opened', '{{ dimension }}', {{ value }}, count(*), count(*)
-    from opened group by all
+    from opened {{ group_by }}
     union all
     select week_start, 'exceptions_resolved', '{{ dimension }}', {{ value }}, count(*), count(*)
-    from resolved group by all
+    from resolved {{ group_by }}
     union all
     select week_start, 'median_resolution_days', '{{ dimension }}', {{ value }},
         median(resolution_days), count(*)
-    from resolved group by all
+    from resolved {{ group_by }}
     union all
     select week_start, 'resolved_by_action_share', '{{ dimension }}', {{ value }}, avg(by_action), count(*)
-    from resolved group by all
+    from resolved {{ group_by }}
     union all
     select week_start, 'resolved_by_itself_share', '{{ dimension }}', {{ value }}, avg(by_itself), count(*)
-    from resolved group by all
+    from resolved {{ group_by }}
     union all
     select week_start, 'reopen_rate', '{{ dimension }}', {{ value }}, avg(is_reopened), count(*)
-    from opened group by all
+    from opened {{ group_by }}
     union all
     select week_start, 'median_days_to_acknowledge', '{{ dimension }}', {{ value }},
         median(acknowledge_days), count(*)
-    from acknowledged group by all
+    from acknowledged {{ group_by }}
     union all
     select week_start, 'open_without_owner', '{{ dimension }}', {{ value }}, sum(has_no_owner), count(*)
-    from open_now group by all
+    from open_now {{ group_by }}
     union all
     select week_start, 'inventory_value', '{{ dimension }}', {{ value }}, sum(inventory_value), count(*)
-    from stock group by all
+    from stock {{ group_by }}
     union all
     select week_start, 'days_of_supply', '{{ dimension }}', {{ value }},
         sum(usable_on_hand_units) / nullif(sum(horizon_demand_units) / ({{ var('horizon_weeks') }} * 7), 0),
         count(*)
-    from stock group by all
+    from stock {{ group_by }}
     union all
     select week_start, 'inventory_record_accuracy', '{{ dimension }}', {{ value }}, avg(is_accurate), count(*)
-    from stock group by all
+    from stock {{ group_by }}
     {%- endfor %}
 ),
 

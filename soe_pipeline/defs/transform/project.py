@@ -19,6 +19,7 @@ DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 # unactivated virtualenv works too; another dbt on PATH only when there is none here.
 _BESIDE_PYTHON = Path(sys.executable).parent / "dbt"
 DBT_EXECUTABLE = str(_BESIDE_PYTHON) if _BESIDE_PYTHON.exists() else shutil.which("dbt") or "dbt"
+SOE_DBT_EXECUTABLE = str(_BESIDE_PYTHON.with_name("soe-dbt"))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 dbt_project.prepare_if_dev()
@@ -89,7 +90,7 @@ class SoeDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == _BESIDE_PYTHON:
+        if Path(self.dbt_executable).parent == _BESIDE_PYTHON.parent:
             return version.parse(installed_version("dbt-core"))
         return super()._cli_version
 
@@ -99,6 +100,14 @@ class SoeDbtCliResource(DbtCliResource):
 
 def dbt_cli() -> DbtCliResource:
     return SoeDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+
+def engine_cli(target: str) -> DbtCliResource:
+    """dbt for a profile target other than DuckDB's: `soe-dbt` (soe_pipeline.spark_engine:
+    dbt that runs the Python models on the Spark session)."""
+    return SoeDbtCliResource(
+        project_dir=dbt_project, dbt_executable=SOE_DBT_EXECUTABLE, target=target
+    )
 
 
 def mart_model_names() -> list[str]:
