@@ -23,12 +23,14 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/soe demo
 
-# The brief's test renders it in headless Chromium (Debian's package; installed if missing).
+# The brief's test renders it in headless Chromium, the Spark tests run local Spark on Java 17
+# (Debian's packages; installed if missing).
 # Two pytest-xdist workers, each test file on one worker (its module fixtures built once):
 # 12 minutes instead of 20 on 2 cores. TEST_WORKERS=0 runs in this process.
 TEST_WORKERS ?= 2
 test: install
 	bash scripts/install_chromium.sh
+	bash scripts/install_java.sh
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The Dagster UI on the same definitions, bound to localhost, on the demo data.

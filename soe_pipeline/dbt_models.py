@@ -17,20 +17,40 @@ SERIES_KEY = ["sku", "location_id"]
 def on_engine(session, function, **relations):
     """`function(**relations)` as the dbt Python model of either engine returns it.
 
-    On DuckDB, `relations` are relations of the build's connection. On
-    Spark (soe_pipeline.spark_engine runs the model in dbt's process), they are Spark
-    DataFrames: each is collected to the driver through Arrow into a DuckDB relation of an
-    in-memory connection, so the same function computes the same rows, which go back as a
-    Spark DataFrame. (The Python steps run on the Spark driver; see the README, "Scaling
-    out", for what that bounds.)"""
+    On DuckDB, `relations` are relations of the build's connection. On Spark
+    (soe_pipeline.spark_engine runs the model in dbt's process), they are Spark DataFrames:
+    each is written as Parquet to a scratch folder in the run's Spark folder and read by an
+    in-memory DuckDB, so the same function computes the same rows, reading its inputs as it
+    does on DuckDB (demand sensing one batch of groups at a time) instead of collecting them
+    on the driver; the rows go back as a Spark DataFrame."""
     if all(isinstance(r, duckdb.DuckDBPyRelation) for r in relations.values()):
         return function(**relations)
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from soe_pipeline.engines import SPARK_FOLDER_ENV
+
+    scratch = Path(os.environ.get(SPARK_FOLDER_ENV) or tempfile.gettempdir()) / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="python_model_", dir=scratch))
     local = duckdb.connect()
-    local_relations = {
-        name: local.from_arrow(frame.toArrow()) for name, frame in relations.items()
-    }
-    result = function(**local_relations)
-    return session.createDataFrame(local.from_df(result).to_arrow_table())
+    try:
+        local_relations = {}
+        for name, frame in relations.items():
+            frame.write.parquet(str(folder / name))
+            files = sorted((folder / name).glob("*.parquet"))
+            local_relations[name] = (
+                local.read_parquet([str(f) for f in files])
+                if files
+                else local.from_arrow(frame.toArrow())  # Spark writes no file for no rows
+            )
+        result = function(**local_relations)
+        return session.createDataFrame(local.from_df(result).to_arrow_table())
+    finally:
+        local.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # SKU-locations sensed at a time. At the large tier (two years of weekly actuals) a batch of

@@ -118,7 +118,9 @@
 {%- endmacro %}
 
 {% macro spark__register_raw_tables() -%}
-    {%- if execute -%}
+    {#- Only for commands that read them: `dbt compile` (tests/test_engine_neutral_sql.py)
+        runs without any exported table. -#}
+    {%- if execute and invocation_args_dict.get('which') in ('build', 'run', 'test', 'seed') -%}
         {%- set folder = env_var('SOE_SPARK_WAREHOUSE', 'target/spark') ~ '/raw' -%}
         {%- do run_query('create database if not exists raw') -%}
         {%- for source in graph.sources.values() if source.schema == 'raw' -%}
