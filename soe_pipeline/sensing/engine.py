@@ -264,7 +264,6 @@ class _Prepared:
         history = _History.build(raw, reported)
         del raw, reported
         shapes, group_frame = _family_shapes(history, group_codes, group_keys, horizon)
-        has_future_plan = ~np.isnan(plan_horizon).all(axis=1)
         return cls(
             keys=keys,
             week0=week0,
@@ -274,7 +273,7 @@ class _Prepared:
             plan_horizon=plan_horizon,
             shapes=shapes,
             group_frame=group_frame,
-            method=_base_methods(history, has_future_plan),
+            method=_base_methods(history, _has_future_plan(plan_horizon)),
         )
 
     @property
@@ -291,6 +290,16 @@ class _Prepared:
         )
 
 
+def _has_future_plan(plan_horizon: np.ndarray) -> np.ndarray:
+    """Per series: whether some horizon week has a plan."""
+    return ~np.isnan(plan_horizon).all(axis=1)
+
+
+def _has_shape(shapes: list[FamilyShape]) -> np.ndarray:
+    """Per group: whether statsmodels fitted a family shape (enough weeks for one)."""
+    return np.array([s.fit.model != "none" for s in shapes], dtype=bool)
+
+
 def _model_batch(
     batch: _Prepared, settings: SensingSettings, shape_default: bool | None
 ) -> _Pending:
@@ -305,8 +314,7 @@ def _model_batch(
     judged_from = n_weeks - backtest  # first backtest origin
     model = _Model.empty(len(batch.keys), n_weeks, horizon, backtest)
     shape_tally = batch.shape_tally()
-    has_shape = np.array([s.fit.model != "none" for s in batch.shapes], dtype=bool)
-    shape_kept = has_shape & shape_tally.won(
+    shape_kept = _has_shape(batch.shapes) & shape_tally.won(
         shape_tally.overall() if shape_default is None else shape_default
     )
     _fit_regular(model, history, method, batch.shapes, shape_kept, group_codes, split, judged_from)
@@ -314,8 +322,7 @@ def _model_batch(
 
     sigma = _sigma(model, history, plan_window, split)
     backtest_scores = _backtest(model, history, batch.plan_past, group_codes, n_groups, horizon)
-    has_future_plan = ~np.isnan(batch.plan_horizon).all(axis=1)
-    gate = _gate(history, plan_window, has_future_plan, sigma, settings)
+    gate = _gate(history, plan_window, _has_future_plan(batch.plan_horizon), sigma, settings)
     # A level is re-estimated only where the actuals have also left the plan (or there is
     # no plan to leave): on real sales, re-estimating on every run that left the model's
     # own prediction follows noise (issue 25's panel).
@@ -693,8 +700,7 @@ def _shape_tally(
     hurt, over the backtest origins (module docstring, step 3). A group without a shape
     model has none."""
     n_groups = len(shapes)
-    has_shape = np.array([s.fit.model != "none" for s in shapes], dtype=bool)
-    rows = np.flatnonzero((method == "combined_x_family_shape") & has_shape[group_codes])
+    rows = np.flatnonzero((method == "combined_x_family_shape") & _has_shape(shapes)[group_codes])
     if len(rows) == 0:
         return _Tally(np.zeros(n_groups), np.zeros(n_groups))
     # Per series: |e| and e summed, of the shaped (0, 1) and the flat forecast (2, 3).

@@ -1,7 +1,6 @@
 """The dbt project as Dagster sees it, and how its manifest is prepared."""
 
 import fcntl
-import json
 import shutil
 import sys
 import time
@@ -112,9 +111,6 @@ def engine_cli(target: str) -> DbtCliResource:
 
 def mart_model_names() -> list[str]:
     """dbt models under models/marts: the BI contract tables (DESIGN section 5)."""
-    manifest = json.loads(dbt_project.manifest_path.read_text())
-    return sorted(
-        node["name"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["fqn"][1:2] == ["marts"]
-    )
+    from soe_pipeline.engines import mart_columns, read_manifest
+
+    return sorted(mart_columns(read_manifest(dbt_project.manifest_path)))
